@@ -1,0 +1,16 @@
+"""The shared backend: analysis contract, parameter specs, result cache and runner.
+
+Importing this package is cheap (no torch, Plotly or Streamlit), so the CLI answers
+cache hits quickly; heavy libraries load inside the functions that need them.
+"""
+
+from .analysis import Analysis, Cancelled, Context, Result
+from .cache import CacheStore, CorruptEntry
+from .params import Bool, Choice, Float, InputFile, Int, ModelId, ParameterError, ParamSpec
+from .registry import all_analyses, get
+from .runner import Outcome, run
+
+__all__ = [
+    "Analysis", "Bool", "CacheStore", "Cancelled", "Choice", "Context", "CorruptEntry", "Float", "InputFile",
+    "Int", "ModelId", "Outcome", "ParamSpec", "ParameterError", "Result", "all_analyses", "get", "run",
+]

@@ -1,0 +1,123 @@
+"""The contract every analysis follows, so browser, CLI and Python share one code path.
+
+An analysis is data (name, papers, version, parameter spec, presets) plus two functions:
+`compute(params, ctx) -> Result`, pure apart from progress reports, and
+`figures(result, params) -> {name: plotly Figure}`. Nothing here imports Streamlit,
+Plotly or torch, so listing analyses and answering from the cache stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .params import ParamSpec
+
+
+class Cancelled(Exception):
+    """Raised inside a computation when its caller asked it to stop."""
+
+
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass
+class Context:
+    """What a compute function gets besides its parameters.
+
+    `report` forwards progress to whoever watches (page progress bar, CLI bar) and is
+    the point where a cancellation request takes effect.
+    """
+
+    device: str = "auto"
+    on_progress: ProgressCallback | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def report(self, fraction: float, message: str = "") -> None:
+        if self.cancel_event.is_set():
+            raise Cancelled(message or "cancelled")
+        if self.on_progress is not None:
+            self.on_progress(min(max(float(fraction), 0.0), 1.0), message)
+
+    def torch_device(self) -> str:
+        """Resolve the shared device setting; asking for CUDA without one is an error."""
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
+        return self.device
+
+
+@dataclass
+class Result:
+    """What a computation returns: flat metrics, named tables and arrays, and provenance.
+
+    Tables are pandas DataFrames (what gets exported as the plotted data); arrays are
+    numpy arrays for grids and tensors that do not fit a table.
+    """
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def _source_digest(package_dir: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        h.update(path.relative_to(package_dir).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    name: str
+    title: str
+    papers: tuple[str, ...]
+    version: str
+    spec: ParamSpec
+    compute: Callable[[Mapping[str, Any], Context], Result]
+    figures: Callable[[Result, Mapping[str, Any]], dict]
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    summary: str = ""
+    # The package whose sources are hashed into the code version (defaults to compute's).
+    source_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if "smoke" not in self.presets or "default" not in self.presets:
+            raise ValueError(f"analysis {self.name!r} must define 'smoke' and 'default' presets")
+        for preset, values in self.presets.items():
+            try:
+                self.spec.validate(values)
+            except ValueError as exc:
+                raise ValueError(f"analysis {self.name!r}, preset {preset!r}: {exc}") from exc
+
+    @cached_property
+    def code_version(self) -> str:
+        """Declared version plus a digest of the analysis sources: editing the code invalidates its cache."""
+        if self.source_dir is None:
+            import inspect
+
+            directory = Path(inspect.getfile(self.compute)).parent
+        else:
+            directory = Path(self.source_dir)
+        return f"{self.version}+{_source_digest(directory)}"
+
+    def params(self, preset: str | None = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Validated parameters: defaults, then the preset, then explicit overrides."""
+        if preset is not None and preset not in self.presets:
+            from .params import ParameterError
+
+            raise ParameterError(f"unknown preset {preset!r} for {self.name}; known: {', '.join(self.presets)}")
+        merged = dict(self.presets.get(preset, {}) if preset else {})
+        merged.update(overrides or {})
+        return self.spec.validate(merged)

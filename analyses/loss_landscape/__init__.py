@@ -1,0 +1,88 @@
+"""Loss landscape (Li et al. 2018), first slice: train a small net, then look around its solution.
+
+This module only declares the analysis; torch and Plotly load when it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analyses.core import Analysis, Choice, Float, InputFile, Int, ParamSpec
+
+
+def _cnn_needs_images(p):
+    if p["model"] == "cnn" and p["dataset"] != "digits":
+        return "parameter 'model': 'cnn' needs image data; use dataset=digits (8x8 images) or model=mlp"
+    return None
+
+
+def _csv_needs_file(p):
+    if p["dataset"] == "csv" and not p["data_file"]:
+        return "parameter 'data_file': dataset=csv needs a CSV file (numeric feature columns and a 'label' column)"
+    return None
+
+
+SPEC = ParamSpec(
+    params=(
+        Choice("dataset", "digits", choices=("digits", "moons", "csv"),
+               help="digits: scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes). "
+                    "moons: two interleaving half-circles with noise (2 classes). csv: your own table."),
+        InputFile("data_file", None, suffixes=(".csv",), label="Data file (CSV)",
+                  help="Used when dataset=csv: numeric feature columns and an integer or text 'label' column."),
+        Choice("model", "mlp", choices=("mlp", "cnn"),
+               help="mlp: fully connected ReLU network. cnn: two 3x3 conv layers and a linear head (image data only)."),
+        Int("width", 64, min=4, max=256, step=4, help="Hidden units per layer (MLP) or channels of the first conv (CNN)."),
+        Int("depth", 2, min=1, max=4, help="Number of hidden layers (MLP) or conv layers (CNN)."),
+        Choice("optimizer", "sgd", choices=("sgd", "adam"), help="SGD uses momentum 0.9, as in Li et al."),
+        Float("lr", 0.05, min=1e-4, max=1.0, log=True, label="Learning rate"),
+        Int("batch_size", 64, min=8, max=1024, step=8, label="Batch size"),
+        Int("epochs", 30, min=1, max=200, help="Passes over the training set."),
+        Float("test_fraction", 0.25, min=0.1, max=0.5, step=0.05, label="Test fraction",
+              help="Share of the data held out for the test loss."),
+        Int("seed", 0, min=0, max=10_000, help="Seeds the data split, initialisation and batch order."),
+        Int("direction_seed", 0, min=0, max=10_000, label="Direction seed",
+            help="Seeds the two random Gaussian directions of the 2D surface."),
+        Int("grid_points", 31, min=5, max=101, label="Grid points per axis",
+            help="Resolution of the 2D surface (points per axis)."),
+        Float("grid_range", 1.0, min=0.05, max=3.0, step=0.05, label="Grid range",
+              help="The surface spans [-range, range] along each filter-normalized direction."),
+        Int("interp_points", 41, min=5, max=201, label="Interpolation points",
+            help="Points on the 1D path from the initial weights (alpha=0) to the trained weights (alpha=1)."),
+        Int("eval_samples", 1000, min=100, max=20_000, step=100, label="Evaluation samples",
+            help="Training samples used to evaluate each surface point (a fixed random subset)."),
+    ),
+    checks=(_cnn_needs_images, _csv_needs_file),
+)
+
+
+def _compute(params, ctx):
+    from .compute import compute
+
+    return compute(params, ctx)
+
+
+def _figures(result, params):
+    from .figures import build_figures
+
+    return build_figures(result, params)
+
+
+ANALYSIS = Analysis(
+    name="loss_landscape",
+    title="Loss landscape",
+    papers=("Li, Xu, Taylor, Studer, Goldstein (2018). Visualizing the Loss Landscape of Neural Nets. NeurIPS.",
+            "Goodfellow, Vinyals, Saxe (2015). Qualitatively characterizing neural network optimization problems. ICLR."),
+    version="1",
+    spec=SPEC,
+    compute=_compute,
+    figures=_figures,
+    presets={
+        "smoke": {"epochs": 5, "width": 32, "depth": 1, "grid_points": 11, "interp_points": 11, "eval_samples": 500},
+        "default": {},
+        "cnn": {"model": "cnn", "width": 16, "depth": 2, "epochs": 15, "lr": 0.02, "grid_points": 25},
+        "moons": {"dataset": "moons", "width": 32, "depth": 2, "epochs": 60, "lr": 0.1},
+    },
+    summary="Train a small network, then plot its training curves, the 1D path from initial to trained weights, "
+            "and the 2D loss surface around the solution along random filter-normalized directions.",
+    source_dir=Path(__file__).parent,
+)

@@ -1,0 +1,68 @@
+"""Plotly figures for the loss-landscape result; styling for screen or paper is applied later."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+
+from analyses.core import Result
+
+
+def _grid(surface, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    table = surface.pivot(index="y", columns="x", values=column).sort_index().sort_index(axis=1)
+    return table.columns.to_numpy(), table.index.to_numpy(), table.to_numpy()
+
+
+def training_curves(result: Result) -> go.Figure:
+    history = result.tables["training"]
+    fig = go.Figure()
+    fig.add_scatter(x=history.epoch, y=history.train_loss, mode="lines", name="train")
+    fig.add_scatter(x=history.epoch, y=history.test_loss, mode="lines", name="test")
+    fig.update_layout(title="Training curves", xaxis_title="epoch", yaxis_title="cross-entropy loss")
+    return fig
+
+
+def interpolation(result: Result) -> go.Figure:
+    path = result.tables["interpolation"]
+    fig = go.Figure()
+    fig.add_scatter(x=path.alpha, y=path.train_loss, mode="lines", name="train")
+    fig.add_scatter(x=path.alpha, y=path.test_loss, mode="lines", name="test")
+    for alpha, label in ((0.0, "initial"), (1.0, "trained")):
+        fig.add_vline(x=alpha, line_dash="dot", line_color="grey", annotation_text=label)
+    fig.update_layout(title="1D interpolation, initial to trained weights",
+                      xaxis_title="α  (θ = (1-α)·θ<sub>init</sub> + α·θ<sub>trained</sub>)",
+                      yaxis_title="cross-entropy loss")
+    return fig
+
+
+def contour(result: Result, split: str) -> go.Figure:
+    x, y, z = _grid(result.tables["surface"], f"{split}_loss")
+    fig = go.Figure(go.Contour(x=x, y=y, z=z, colorscale="Viridis", ncontours=25,
+                               colorbar=dict(title=dict(text="loss", side="right")),
+                               contours=dict(showlabels=False)))
+    fig.add_scatter(x=[0.0], y=[0.0], mode="markers", marker=dict(symbol="x", color="white", size=9),
+                    name="trained weights", showlegend=False)
+    fig.update_layout(title=f"{split.capitalize()} loss surface (filter-normalized directions)",
+                      xaxis_title="direction 1", yaxis_title="direction 2")
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def surface_3d(result: Result) -> go.Figure:
+    x, y, z = _grid(result.tables["surface"], "train_loss")
+    fig = go.Figure(go.Surface(x=x, y=y, z=z, colorscale="Viridis", colorbar=dict(title=dict(text="loss"))))
+    fig.update_layout(title="Train loss surface, 3D",
+                      scene=dict(xaxis_title="direction 1", yaxis_title="direction 2", zaxis_title="loss"))
+    return fig
+
+
+def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
+    return {
+        "training_curves": training_curves(result),
+        "interpolation": interpolation(result),
+        "contour_train": contour(result, "train"),
+        "contour_test": contour(result, "test"),
+        "surface_3d": surface_3d(result),
+    }
