@@ -1,0 +1,46 @@
+"""Paper export: one bundle with the figures, the plotted data and the provenance record."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from analyses.core import Outcome
+from analyses.core import export
+
+
+def style_picker(analysis_name: str) -> str:
+    names = list(export.STYLES)
+    return st.sidebar.selectbox(
+        "Figure style", names, key=f"_style.{analysis_name}",
+        format_func=lambda n: export.STYLES[n].label,
+        help="Paper presets set the physical size, fonts and line widths; the charts show the figure as it exports.",
+    )
+
+
+def render(outcome: Outcome, style: str) -> None:
+    name = outcome.analysis.name
+    with st.expander("Export for a paper", expanded=False):
+        chosen = export.get_style(style)
+        st.caption(f"Style **{chosen.label}**: {chosen.width_in:.2f} x {chosen.height_in:.2f} in "
+                   f"({chosen.width_mm:.0f} x {chosen.height_mm:.0f} mm), {chosen.font_family.split(',')[0]} "
+                   f"{chosen.font_pt:g} pt, PNG at {chosen.dpi} dpi.")
+        ok, why = export.export_available()
+        formats = st.multiselect("Formats", ["png", "svg", "pdf"], default=["png", "svg", "pdf"],
+                                 key=f"_formats.{name}", disabled=not ok)
+        if not ok:
+            st.info(f"{why} Until then, each chart's camera button downloads an SVG from your browser, "
+                    "and the bundle below holds the plotted data and provenance.")
+            formats = []
+        if st.button("Prepare bundle", key=f"_bundle.{name}"):
+            with st.spinner("Rendering figures..."):
+                figures = outcome.figures() if formats else {}
+                st.session_state[f"_bundle_bytes.{name}"] = export.bundle_bytes(
+                    figures, outcome.result.tables, outcome.provenance(), formats=formats, style=style)
+        data = st.session_state.get(f"_bundle_bytes.{name}")
+        if data:
+            st.download_button("Download bundle (.zip)", data, file_name=f"{name}-{style}.zip",
+                               mime="application/zip", key=f"_download.{name}")
+    with st.expander("Provenance", expanded=False):
+        st.code(json.dumps(outcome.provenance(), indent=2, default=str), language="json")

@@ -1,0 +1,32 @@
+"""Pages for every registered analysis: its own thin page if it has one, else the generic one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from analyses.core import Analysis, all_analyses
+
+PAGES = Path(__file__).parent / "pages"
+
+
+def _generic(name: str):
+    def page() -> None:
+        from dashboard.components.analysis_page import generic_page
+
+        generic_page(name)
+
+    page.__name__ = f"generic_{name}"  # Streamlit derives the page's identity from the callable's name
+    return page
+
+
+def analysis_page(analysis: Analysis):
+    own = PAGES / f"{analysis.name}.py"
+    target = own if own.exists() else _generic(analysis.name)
+    return st.Page(target, title=analysis.title, url_path=analysis.name, icon="📈")
+
+
+def build_pages() -> list:
+    home = st.Page(PAGES / "home.py", title="Home", icon="🏠", default=True)
+    return [home, *(analysis_page(a) for a in all_analyses().values())]

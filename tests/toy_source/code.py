@@ -1,0 +1,1 @@
+# the toy analysis' 'source', hashed into its code version
