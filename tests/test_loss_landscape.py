@@ -1,0 +1,142 @@
+"""Loss-landscape science: filter normalization, the surface around the solution, the 1D path, data input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from analyses.core import Context, ParameterError, run
+from analyses.loss_landscape import ANALYSIS
+from analyses.loss_landscape.compute import compute, evaluate
+from analyses.loss_landscape.data import DataError, read_csv_dataset
+from analyses.loss_landscape.directions import filter_normalized_direction, offset
+
+
+def hand_built():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 3, 3), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+
+
+def test_each_filter_gets_the_norm_of_its_weights_and_biases_get_zero():
+    model = hand_built()
+    with torch.no_grad():  # filters of very different sizes, so a global rescale would fail the test
+        model[0].weight[1] *= 10.0
+        model[2].weight[0] *= 0.01
+    weights = {n: p.detach() for n, p in model.named_parameters()}
+    d = filter_normalized_direction(weights, torch.Generator().manual_seed(1))
+    assert d.keys() == weights.keys()
+    for name in ("0.weight", "2.weight"):
+        w, v = weights[name], d[name]
+        assert v.shape == w.shape
+        expected = w.reshape(w.shape[0], -1).norm(dim=1)
+        torch.testing.assert_close(v.reshape(v.shape[0], -1).norm(dim=1), expected)
+        assert not torch.allclose(v / v.norm(), w / w.norm())  # a random direction, not the weights
+    assert torch.count_nonzero(d["0.bias"]) == 0 and torch.count_nonzero(d["2.bias"]) == 0
+    again = filter_normalized_direction(weights, torch.Generator().manual_seed(1))
+    assert all(torch.equal(d[n], again[n]) for n in d)
+
+
+def test_filter_normalized_surface_is_invariant_to_relu_rescaling():
+    """Li et al.'s reason for filter normalization: W1*c, W2/c is the same ReLU net, so it must draw the same."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+    w = {n: p.detach().clone() for n, p in net.named_parameters()}
+    c = 7.0
+    scaled = {"0.weight": w["0.weight"] * c, "0.bias": w["0.bias"] * c, "2.weight": w["2.weight"] / c,
+              "2.bias": w["2.bias"]}
+    da = filter_normalized_direction(w, torch.Generator().manual_seed(3))
+    db = filter_normalized_direction(scaled, torch.Generator().manual_seed(3))
+    for alpha in (-0.8, 0.3, 1.0):
+        loss_a, _ = evaluate(net, offset(w, [(alpha, da)]), x, y)
+        loss_b, _ = evaluate(net, offset(scaled, [(alpha, db)]), x, y)
+        assert loss_a == pytest.approx(loss_b, rel=1e-4)
+    # Without filter normalization the two pictures differ: the same raw direction moves them differently.
+    raw = {n: torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) for n, p in w.items()}
+    assert evaluate(net, offset(w, [(0.5, raw)]), x, y)[0] != pytest.approx(
+        evaluate(net, offset(scaled, [(0.5, raw)]), x, y)[0], rel=1e-2)
+
+
+@pytest.fixture(scope="module")
+def smoke_result():
+    return compute(ANALYSIS.params("smoke"), Context(device="cpu"))
+
+
+def test_training_learns_digits(smoke_result):
+    history = smoke_result.tables["training"]
+    assert history.train_loss.iloc[-1] < history.train_loss.iloc[0] / 5
+    assert smoke_result.metrics["final_test_accuracy"] > 0.85
+
+
+def test_surface_centre_is_the_trained_model(smoke_result):
+    grid = smoke_result.tables["surface"]
+    centre = grid[(grid.x == 0) & (grid.y == 0)]
+    assert len(centre) == 1
+    assert centre.test_loss.item() == pytest.approx(smoke_result.metrics["final_test_loss"], rel=1e-6)
+    path = smoke_result.tables["interpolation"]
+    assert path.loc[path.alpha == 1.0, "test_loss"].item() == pytest.approx(
+        smoke_result.metrics["final_test_loss"], rel=1e-6)
+    assert path.loc[path.alpha == 1.0, "train_loss"].item() == pytest.approx(centre.train_loss.item(), rel=1e-6)
+
+
+def test_trained_solution_sits_in_a_basin(smoke_result):
+    """The qualitative picture of Li et al.: loss is lowest at the solution and rises towards the edges."""
+    grid = smoke_result.tables["surface"]
+    centre = grid[(grid.x == 0) & (grid.y == 0)].train_loss.item()
+    edge = grid[(grid.x.abs() == grid.x.abs().max()) | (grid.y.abs() == grid.y.abs().max())].train_loss
+    assert grid.train_loss.min() == pytest.approx(centre, rel=0.05)
+    assert edge.min() > centre * 2
+    path = smoke_result.tables["interpolation"]
+    assert path.loc[path.alpha == 0.0, "train_loss"].item() > 2.0  # near log(10) at initialisation
+    assert smoke_result.metrics["interpolation_barrier"] >= 0
+
+
+def test_cnn_and_moons_run():
+    cnn = compute(ANALYSIS.params("smoke", {"model": "cnn", "width": 8}), Context(device="cpu"))
+    assert cnn.metrics["final_test_accuracy"] > 0.5
+    moons = compute(ANALYSIS.params("smoke", {"dataset": "moons", "epochs": 20}), Context(device="cpu"))
+    assert moons.metrics["final_test_accuracy"] > 0.8
+
+
+def test_user_csv_runs_and_enters_the_key(tmp_path, store):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(label=np.where(x[:, 0] + x[:, 1] > 0, "yes", "no"))
+    path = tmp_path / "mine.csv"
+    frame.to_csv(path, index=False)
+    outcome = run(ANALYSIS, "smoke", {"dataset": "csv", "data_file": str(path), "epochs": 20}, store=store)
+    assert outcome.result.metrics["final_test_accuracy"] > 0.85
+    assert outcome.provenance()["data_digests"]["data_file"]
+    frame.assign(label=frame.label[::-1].to_numpy()).to_csv(path, index=False)
+    assert run(ANALYSIS, "smoke", {"dataset": "csv", "data_file": str(path), "epochs": 20},
+               store=store).cache_hit is False
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a,b\n1,2\n", "no 'label' column; found columns ['a', 'b']"),
+    ("a,label\n1,0\n,1\n" + "1,0\n" * 30, "missing values (NaN or empty) in columns ['a']"),
+    ("a,label\nx,0\n" + "y,1\n" * 30, "feature columns must be numeric; not numeric: ['a']"),
+    ("a,label\n" + "1,0\n" * 30, "fewer than 2 classes"),
+    ("a,label\n1,0\n2,1\n", "only 2 rows"),
+])
+def test_bad_csv_gets_a_clear_message(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(DataError) as info:
+        read_csv_dataset(str(path))
+    assert message in str(info.value)
+
+
+def test_cross_parameter_checks():
+    with pytest.raises(ParameterError, match="'cnn' needs image data"):
+        ANALYSIS.params("default", {"model": "cnn", "dataset": "moons"})
+    with pytest.raises(ParameterError, match="dataset=csv needs a CSV file"):
+        ANALYSIS.params("default", {"dataset": "csv"})
+
+
+def test_divergence_is_reported_not_cached(store):
+    with pytest.raises(FloatingPointError, match="lower 'lr'"):
+        run(ANALYSIS, "smoke", {"optimizer": "sgd", "lr": 1.0, "width": 256, "depth": 4, "epochs": 30},
+            store=store)
+    assert store.info()["entries"] == 0
