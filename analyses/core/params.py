@@ -18,6 +18,10 @@ class ParameterError(ValueError):
     """A parameter value was rejected; the message names the parameter and what is allowed."""
 
 
+def _show(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -40,7 +44,7 @@ class Param:
     def fail(self, value: Any, why: str = "") -> ParameterError:
         allowed = self.allowed()
         return ParameterError(
-            f"parameter '{self.name}': {why or 'invalid value'} {value!r}"
+            f"parameter '{self.name}': {why or 'invalid value'} {_show(value)}"
             + (f"; allowed: {allowed}" if allowed else "")
         )
 
@@ -64,7 +68,7 @@ class _Number(Param):
         if not math.isfinite(number):
             raise self.fail(raw, "not a finite number")
         if number < self.min or number > self.max:
-            raise self.fail(raw, "out of range")
+            raise self.fail(number, "out of range")
 
 
 @dataclass(frozen=True)
