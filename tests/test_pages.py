@@ -1,0 +1,132 @@
+"""The pages, driven through Streamlit's AppTest (charts are opaque to it: we count them)."""
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+DASHBOARD = Path(__file__).parents[1] / "dashboard"
+PAGE = str(DASHBOARD / "pages" / "loss_landscape.py")
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def charts(at):
+    return at.get("plotly_chart")
+
+
+def test_home_lists_every_analysis():
+    at = AppTest.from_file(str(DASHBOARD / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "labscope"
+    assert len(at.get("page_link")) == 1
+    assert any("filter-normalized" in m.value for m in at.markdown)
+    assert at.sidebar.selectbox(key="device").options == ["auto", "cpu", "cuda"]
+
+
+def test_widgets_come_from_the_spec_and_nothing_runs_before_submit():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    width = at.sidebar.slider(key="loss_landscape.width")
+    assert (width.min, width.max, width.value) == (4, 256, 64)
+    assert at.sidebar.selectbox(key="loss_landscape.model").options == ["mlp", "cnn"]
+    assert at.sidebar.select_slider(key="loss_landscape.lr").value == 0.05
+    assert "press **Run**" in at.info[0].value
+    assert not charts(at)
+    width.set_value(128).run()  # inside the form: no computation until Run
+    assert not charts(at) and not at.metric
+
+
+def test_run_smoke_then_revisit_from_cache():
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.sidebar.selectbox(key="loss_landscape._preset").set_value("smoke").run()
+    assert at.sidebar.slider(key="loss_landscape.epochs").value == 5
+    at.sidebar.button[0].click().run()
+    assert not at.exception and not at.error
+    assert "Computed in" in at.info[0].value
+    assert len(charts(at)) == 5
+    assert [m.label for m in at.metric][:3] == ["train loss", "test loss", "test accuracy"]
+    assert at.query_params["preset"] == "smoke" and at.query_params["epochs"] == "5"
+
+    again = AppTest.from_file(PAGE, default_timeout=30)  # another session, same server process
+    again.query_params.update({"preset": "smoke"})
+    again.run()
+    assert "From cache" in again.success[0].value
+    assert len(charts(again)) == 5
+
+
+def test_a_link_reproduces_the_view():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params.update({"preset": "smoke", "width": "16", "grid_points": "7"})
+    at.run()
+    assert not at.exception
+    assert at.sidebar.slider(key="loss_landscape.width").value == 16
+    assert at.sidebar.selectbox(key="loss_landscape._preset").value == "smoke"
+    assert len(charts(at)) == 5
+
+
+def test_a_bad_link_is_reported_and_ignored():
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.query_params.update({"width": "100000"})
+    at.run()
+    assert "parameter 'width': out of range 100000" in at.warning[0].value
+    assert at.sidebar.slider(key="loss_landscape.width").value == 64
+    assert not charts(at)
+
+
+def test_invalid_combination_names_the_problem():
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    at.sidebar.selectbox(key="loss_landscape.dataset").set_value("csv")
+    at.sidebar.button[0].click().run()
+    assert "dataset=csv needs a CSV file" in at.sidebar.error[0].value
+    assert not charts(at)
+
+
+def test_bad_data_file_shows_an_error_and_keeps_cached_results(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params.update({"preset": "smoke", "dataset": "csv", "data_file": str(bad)})
+    at.run()
+    assert "no 'label' column" in at.error[0].value
+    assert not charts(at)
+
+
+def test_export_panel_explains_missing_chromium(monkeypatch):
+    from analyses.core import export
+
+    monkeypatch.setattr(export, "chromium_path", lambda: None)
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params.update({"preset": "smoke"})
+    at.run()
+    assert any("needs Chromium" in i.value and "camera button" in i.value for i in at.info)
+    assert len(charts(at)) == 5
+
+
+def test_generic_page_serves_an_analysis_without_its_own_page():
+    import toy
+    from analyses.core import registry
+
+    analyses = registry.all_analyses()
+    analyses["toy"] = toy.make()
+    try:
+        def page():
+            from dashboard.components.analysis_page import generic_page
+
+            generic_page("toy")
+
+        at = AppTest.from_function(page, default_timeout=60).run()
+        at.sidebar.button[0].click().run()
+        assert not at.exception
+        assert len(charts(at)) == 1
+        assert at.sidebar.slider(key="toy.n").max == 1000
+    finally:
+        del analyses["toy"]
