@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard.navigation import build_pages
 
-st.set_page_config(page_title="labscope", page_icon="🔬", layout="wide")
+st.set_page_config(page_title="labscope", page_icon=":material/biotech:", layout="wide")
 st.sidebar.selectbox(
     "Compute device", ("auto", "cpu", "cuda"), key="device",
     help="Where analyses run. 'auto' takes a CUDA GPU when there is one; everything also runs on the CPU. "

@@ -24,9 +24,9 @@ def _generic(name: str):
 def analysis_page(analysis: Analysis):
     own = PAGES / f"{analysis.name}.py"
     target = own if own.exists() else _generic(analysis.name)
-    return st.Page(target, title=analysis.title, url_path=analysis.name, icon="📈")
+    return st.Page(target, title=analysis.title, url_path=analysis.name, icon=":material/insights:")
 
 
 def build_pages() -> list:
-    home = st.Page(PAGES / "home.py", title="Home", icon="🏠", default=True)
+    home = st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True)
     return [home, *(analysis_page(a) for a in all_analyses().values())]

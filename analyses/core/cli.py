@@ -123,7 +123,8 @@ def cmd_serve(args) -> int:
     if args.cache_dir:
         os.environ["LABSCOPE_CACHE_DIR"] = str(Path(args.cache_dir).resolve())
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-               "--server.address", args.host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+               "--server.address", args.host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--client.toolbarMode", "viewer"]
     os.execv(sys.executable, command)
     return 0  # not reached
 

@@ -76,10 +76,10 @@ def _badge(outcome: Outcome) -> None:
     if outcome.cache_hit:
         when = outcome.result.provenance.get("computed_at", "")
         st.success(f"From cache in {outcome.wall_seconds:.2f} s. The original computation took {original:.1f} s "
-                   f"({when}).", icon="⚡")
+                   f"({when}).", icon=":material/bolt:")
     else:
         st.info(f"Computed in {original:.1f} s and cached: these parameters will answer at once next time.",
-                icon="🧮")
+                icon=":material/calculate:")
     if outcome.problem:
         st.warning(f"A corrupt cache entry was found and recomputed: {outcome.problem}")
 
