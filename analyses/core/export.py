@@ -153,6 +153,9 @@ def apply_style(fig: "go.Figure", style: FigureStyle | str, *, height_in: float 
         legend=dict(font=dict(size=tick), title=dict(font=dict(size=font))),
         margin=dict(l=4, r=4, b=4, t=round(title * 2.2) if has_title else 6, pad=0),
     )
+    cartesian = not fig.data or any(hasattr(t, "xaxis") for t in fig.data)
+    if cartesian:  # room for tick labels and axis titles up front: kaleido's automargin alone clips them
+        fig.update_layout(margin=dict(l=round(2.6 * tick + 1.4 * font + 8), b=round(1.3 * tick + 1.8 * font + 10)))
     colorbar = dict(thickness=max(6, round(font * 0.8)), outlinewidth=0, tickfont=dict(size=tick),
                     title=dict(font=dict(size=font)))
     for t in fig.data:
@@ -165,7 +168,6 @@ def apply_style(fig: "go.Figure", style: FigureStyle | str, *, height_in: float 
     if coloraxis:
         fig.update_coloraxes(colorbar=colorbar)
 
-    cartesian = not fig.data or any(hasattr(t, "xaxis") for t in fig.data)
     if cartesian:  # touching x/yaxis on a 3D-only figure would draw empty 2D axes
         axis = dict(linewidth=axis_lw, tickwidth=axis_lw, ticklen=max(3, round(tick * 0.4)), ticks="outside",
                     showline=True, automargin=True, tickfont=dict(size=tick), title=dict(font=dict(size=font), standoff=4))

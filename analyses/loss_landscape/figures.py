@@ -30,9 +30,10 @@ def interpolation(result: Result) -> go.Figure:
     fig.add_scatter(x=path.alpha, y=path.train_loss, mode="lines", name="train")
     fig.add_scatter(x=path.alpha, y=path.test_loss, mode="lines", name="test")
     for alpha, label in ((0.0, "initial"), (1.0, "trained")):
-        fig.add_vline(x=alpha, line_dash="dot", line_color="grey", annotation_text=label)
+        # Explicit width: the paper template's shape default is a zero-width line.
+        fig.add_vline(x=alpha, line_dash="dot", line_color="grey", line_width=1, annotation_text=label)
     fig.update_layout(title="1D interpolation, initial to trained weights",
-                      xaxis_title="α  (θ = (1-α)·θ<sub>init</sub> + α·θ<sub>trained</sub>)",
+                      xaxis_title="α  (0 = initial, 1 = trained)",
                       yaxis_title="cross-entropy loss")
     return fig
 
@@ -46,7 +47,8 @@ def contour(result: Result, split: str) -> go.Figure:
                     name="trained weights", showlegend=False)
     fig.update_layout(title=f"{split.capitalize()} loss surface (filter-normalized directions)",
                       xaxis_title="direction 1", yaxis_title="direction 2")
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    fig.update_xaxes(constrain="domain")
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 
