@@ -14,3 +14,15 @@ from analyses.core import CacheStore
 @st.cache_resource
 def result_store() -> CacheStore:
     return CacheStore()
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def styled_figures(key: str, style: str, _outcome) -> dict:
+    """An outcome's figures in one style, built once per (cache key, style) for every session.
+
+    Building and styling Plotly figures is most of a redraw's cost; the figures are only
+    read afterwards (serialised to the browser or exported), so sharing them is safe.
+    """
+    from analyses.core.export import apply_style
+
+    return {name: apply_style(figure, style) for name, figure in _outcome.figures().items()}

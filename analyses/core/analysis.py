@@ -43,6 +43,21 @@ class Context:
         if self.on_progress is not None:
             self.on_progress(min(max(float(fraction), 0.0), 1.0), message)
 
+    def limit_torch_threads(self) -> int:
+        """Use LABSCOPE_TORCH_THREADS threads, 1 by default.
+
+        On 2 cores, two threads were 1.3-1.6x faster on an idle machine but 2.4-2.6x slower
+        while another process computed (benchmarks/torch_threads.py); a dashboard serving
+        several sessions is the second case.
+        """
+        import os
+
+        import torch
+
+        threads = int(os.environ.get("LABSCOPE_TORCH_THREADS", "1"))
+        torch.set_num_threads(max(1, threads))
+        return torch.get_num_threads()
+
     def torch_device(self) -> str:
         """Resolve the shared device setting; asking for CUDA without one is an error."""
         import torch

@@ -97,7 +97,7 @@ def _losses(model, weights, data) -> dict[str, float]:
 
 
 def compute(params: Mapping[str, Any], ctx: Context) -> Result:
-    torch.set_num_threads(1)  # on small CPUs one thread per worker beats contention between two
+    ctx.limit_torch_threads()
     device = ctx.torch_device()
     ctx.report(0.0, "loading data")
     split = load_split(params["dataset"], params["data_file"], params["test_fraction"], params["seed"])

@@ -7,18 +7,17 @@ from typing import Sequence
 import streamlit as st
 
 from analyses.core import Outcome
-from analyses.core.export import apply_style
+from dashboard.backend import styled_figures
 
 
 def grid(outcome: Outcome, rows: Sequence[Sequence[str]], style: str) -> None:
     """Lay out named figures in rows; the 'screen' style stretches, paper styles show at their real size."""
-    figures = outcome.figures()
+    figures = styled_figures(outcome.key, style, outcome)
     for row in rows:
         for column, name in zip(st.columns(len(row)), row):
             with column:
-                figure = apply_style(figures[name], style)
                 st.plotly_chart(
-                    figure, theme=None, key=f"chart.{name}",
+                    figures[name], theme=None, key=f"chart.{name}",
                     width="stretch" if style == "screen" else "content",
                     # The modebar's camera button downloads SVG from the browser, with or without Chromium here.
                     config={"toImageButtonOptions": {"format": "svg", "filename": name}, "displaylogo": False},
