@@ -34,7 +34,7 @@ def page_revisit_seconds(cache: str, repeats: int = 5) -> list[float]:
     os.environ["LABSCOPE_CACHE_DIR"] = cache
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "loss_landscape.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "views" / "loss_landscape.py"), default_timeout=120)
     at.query_params.update({"preset": "smoke"})
     at.run()  # cached by the CLI runs above
     times = []

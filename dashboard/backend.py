@@ -25,4 +25,8 @@ def styled_figures(key: str, style: str, _outcome) -> dict:
     """
     from analyses.core.export import apply_style
 
-    return {name: apply_style(figure, style) for name, figure in _outcome.figures().items()}
+    figures = {name: apply_style(figure, style) for name, figure in _outcome.figures().items()}
+    if style == "screen":  # on screen, fill the column; paper styles keep their physical size
+        for figure in figures.values():
+            figure.update_layout(width=None, autosize=True)
+    return figures

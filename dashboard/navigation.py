@@ -8,7 +8,7 @@ import streamlit as st
 
 from analyses.core import Analysis, all_analyses
 
-PAGES = Path(__file__).parent / "pages"
+VIEWS = Path(__file__).parent / "views"  # not "pages/": Streamlit would route that folder itself
 
 
 def _generic(name: str):
@@ -22,11 +22,11 @@ def _generic(name: str):
 
 
 def analysis_page(analysis: Analysis):
-    own = PAGES / f"{analysis.name}.py"
+    own = VIEWS / f"{analysis.name}.py"
     target = own if own.exists() else _generic(analysis.name)
     return st.Page(target, title=analysis.title, url_path=analysis.name, icon=":material/insights:")
 
 
 def build_pages() -> list:
-    home = st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True)
+    home = st.Page(VIEWS / "home.py", title="Home", icon=":material/home:", default=True)
     return [home, *(analysis_page(a) for a in all_analyses().values())]

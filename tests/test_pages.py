@@ -7,7 +7,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 DASHBOARD = Path(__file__).parents[1] / "dashboard"
-PAGE = str(DASHBOARD / "pages" / "loss_landscape.py")
+PAGE = str(DASHBOARD / "views" / "loss_landscape.py")
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,8 @@ if outcome is not None:
         "final_train_loss": "train loss", "final_test_loss": "test loss",
         "final_test_accuracy": "test accuracy", "interpolation_barrier": "1D barrier",
         "surface_mean_rise": "mean rise on surface", "n_parameters": "parameters",
-    }, formats={"n_parameters": ",.0f", "final_test_accuracy": ".1%"})
+    }, formats={"n_parameters": ",.0f", "final_test_accuracy": ".1%", "final_train_loss": ".3f",
+                "final_test_loss": ".3f", "interpolation_barrier": ".3f", "surface_mean_rise": ".3f"})
     figures.grid(outcome, [["training_curves", "interpolation"], ["contour_train", "contour_test"], ["surface_3d"]],
                  style)
     export_panel.render(outcome, style)
