@@ -28,3 +28,15 @@ def toy():
     import toy
 
     return toy.make()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need Chromium skip without it on a workstation, but fail on CI, where it must be installed."""
+    from analyses.core.export import HOW_TO_ENABLE, chromium_path
+
+    if chromium_path() is not None or os.environ.get("CI"):
+        return
+    skip = pytest.mark.skip(reason=f"no Chromium found. {HOW_TO_ENABLE}")
+    for item in items:
+        if "export" in item.keywords or "browser" in item.keywords:
+            item.add_marker(skip)

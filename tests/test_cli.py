@@ -91,3 +91,23 @@ def test_bad_data_file_is_an_error_not_a_crash(tmp_path):
                    f"data_file={bad}", "--out", str(tmp_path / "o"), cache=tmp_path)
     assert out.returncode == 1 and "no 'label' column" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.export
+def test_export_writes_valid_files_in_every_format(tmp_path):
+    out = tmp_path / "figs"
+    done = labscope("export", "loss_landscape", "--preset", "smoke", "--format", "png,svg", "--format", "pdf",
+                    "--style", "acl-column", "--out", str(out), "--quiet", cache=tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    magic = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<svg", "pdf": b"%PDF-"}
+    for name in ("training_curves", "interpolation", "contour_train", "contour_test", "surface_3d"):
+        for fmt, head in magic.items():
+            data = (out / f"{name}.{fmt}").read_bytes()
+            assert head in data[:200], f"{name}.{fmt} is not a {fmt}"
+    assert json.loads((out / "provenance.json").read_text())["params"]["epochs"] == 5
+    assert (out / "surface.csv").exists()
+
+
+def test_export_rejects_an_unknown_style(tmp_path):
+    out = labscope("export", "loss_landscape", "--style", "nature", "--out", str(tmp_path), cache=tmp_path)
+    assert out.returncode == 2 and "unknown figure style 'nature'; known styles: screen, ml-column" in out.stderr

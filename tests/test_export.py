@@ -26,7 +26,6 @@ from analyses.core import export as ex
 pytest.importorskip("plotly")
 import plotly.graph_objects as go  # noqa: E402
 
-requires_chromium = pytest.mark.skipif(ex.chromium_path() is None, reason=f"no Chromium found. {ex.HOW_TO_ENABLE}")
 PAPER = "ml-column"
 
 
@@ -152,7 +151,6 @@ def test_broken_browser_fails_fast_instead_of_hanging():
 # --- real exports ---------------------------------------------------------------------------
 
 @pytest.mark.export
-@requires_chromium
 @pytest.mark.parametrize("kind", FIGS)
 @pytest.mark.parametrize("fmt", ex.FORMATS)
 def test_export_has_physical_size(kind, fmt):
@@ -177,7 +175,6 @@ def test_export_has_physical_size(kind, fmt):
 
 
 @pytest.mark.export
-@requires_chromium
 def test_write_figures_and_bundle(tmp_path):
     figs = {"loss curve": line_fig(), "contour": contour_fig()}
     paths = ex.write_figures(figs, tmp_path / "out", formats=("png", "svg", "pdf"), style="acl-column")
@@ -197,7 +194,6 @@ def test_write_figures_and_bundle(tmp_path):
 
 
 @pytest.mark.export
-@requires_chromium
 def test_renderer_is_reused_and_thread_safe():
     ex.stop_renderer()
     starts = ex._STATE["starts"]

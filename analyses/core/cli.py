@@ -75,7 +75,10 @@ def cmd_run(args) -> int:
 def cmd_export(args) -> int:
     from . import export
 
-    export.get_style(args.style)  # fail on a bad style before computing anything
+    try:
+        export.get_style(args.style)  # fail on a bad style before computing anything
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
     ok, why = export.export_available()
     if not ok:
         raise ParameterError(why)
