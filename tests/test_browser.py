@@ -92,3 +92,13 @@ def test_home_to_loss_landscape_smoke_run_and_export(server, browser):
     fresh.goto(page.url)
     fresh.get_by_text("From cache").wait_for()
     fresh.locator(".js-plotly-plot").nth(4).wait_for()
+
+
+def test_a_long_run_can_be_cancelled(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(f"{server}/loss_landscape?grid_points=101&eval_samples=5000&epochs=100")  # a link starts the run
+    page.get_by_role("button", name="Cancel run").click()
+    page.get_by_text("Run cancelled").wait_for()
+    assert page.locator(".js-plotly-plot").count() == 0
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Run").wait_for()  # the page is usable again
