@@ -56,6 +56,8 @@ def test_code_version_change_invalidates(store, tmp_path):
     assert run(toy.make("1", source), store=store).cache_hit is False
     (source / "code.py").write_text("x = 2\n")  # editing the analysis' code, same declared version
     assert run(toy.make("1", source), store=store).cache_hit is False
+    (source / "figures.py").write_text("# restyled\n")  # figure builders do not change results
+    assert run(toy.make("1", source), store=store).cache_hit is True
 
 
 def test_input_file_digest_enters_key_not_its_path(toy, store, tmp_path):

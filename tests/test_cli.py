@@ -111,3 +111,17 @@ def test_export_writes_valid_files_in_every_format(tmp_path):
 def test_export_rejects_an_unknown_style(tmp_path):
     out = labscope("export", "loss_landscape", "--style", "nature", "--out", str(tmp_path), cache=tmp_path)
     assert out.returncode == 2 and "unknown figure style 'nature'; known styles: screen, ml-column" in out.stderr
+
+
+def test_ctrl_c_cancels_and_caches_nothing(tmp_path):
+    import signal
+
+    env = {**os.environ, "LABSCOPE_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([*LABSCOPE, "run", "loss_landscape", "--set", "grid_points=101", "--set", "epochs=200",
+                             "--out", str(tmp_path / "o")], env=env, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)  # past start-up, inside the computation
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "cancelled; nothing was cached" in stderr
+    assert json.loads(labscope("cache", "info", cache=tmp_path / "cache").stdout)["entries"] == 0
