@@ -42,15 +42,13 @@ def test_run_writes_result_and_second_run_is_a_fast_hit(tmp_path):
         assert (out / table).stat().st_size > 0
     assert "surface.csv" in record["tables"]
 
-    started = time.perf_counter()
     second = labscope("run", "loss_landscape", "--preset", "smoke", "--out", str(out), "--quiet", cache=cache)
-    elapsed = time.perf_counter() - started
     assert second.returncode == 0, second.stderr
     again = json.loads((out / "result.json").read_text())
     assert again["provenance"]["cache_hit"] is True
     assert again["metrics"] == record["metrics"]
     assert again["provenance"]["compute_seconds"] == record["provenance"]["compute_seconds"]
-    assert elapsed < 4.0  # the acceptance target is 2 s; leave room for a loaded CI machine
+    # A hit loads no heavy library (its wall time is measured in benchmarks/cache_hit.py).
     modules = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "analyses.core.cli", "run", "loss_landscape", "--preset", "smoke",
          "--out", str(out), "--quiet"], capture_output=True, text=True,

@@ -205,8 +205,7 @@ def test_renderer_is_reused_and_thread_safe():
         ex.figure_bytes(fig, fmt, PAPER)
     warm = time.perf_counter() - t0
     print(f"cold export {cold:.2f} s, 3 warm 2D exports {warm:.2f} s")
-    assert ex._STATE["starts"] == starts + 1, "one browser for all exports"
-    assert warm < 5 and warm / 3 < cold
+    assert ex._STATE["starts"] == starts + 1, "one browser for all exports"  # timings: benchmarks/export_speed.py
 
     results: list = []
     threads = [threading.Thread(target=lambda f=f: results.append(ex.figure_bytes(f, "svg", "screen")))
