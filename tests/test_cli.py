@@ -123,3 +123,10 @@ def test_ctrl_c_cancels_and_caches_nothing(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "cancelled; nothing was cached" in stderr
     assert json.loads(labscope("cache", "info", cache=tmp_path / "cache").stdout)["entries"] == 0
+
+
+def test_divergence_is_a_message_not_a_traceback(tmp_path):
+    out = labscope("run", "loss_landscape", "--preset", "smoke", "--set", "lr=1", "--set", "width=256", "--set",
+                   "depth=4", "--set", "epochs=30", "--out", str(tmp_path / "o"), "--quiet", cache=tmp_path)
+    assert out.returncode == 1 and "training diverged" in out.stderr and "lower 'lr'" in out.stderr
+    assert "Traceback" not in out.stderr

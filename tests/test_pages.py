@@ -130,3 +130,11 @@ def test_generic_page_serves_an_analysis_without_its_own_page():
         assert at.sidebar.slider(key="toy.n").max == 1000
     finally:
         del analyses["toy"]
+
+
+def test_divergence_is_shown_as_an_error():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params.update({"preset": "smoke", "lr": "1", "width": "256", "depth": "4", "epochs": "30"})
+    at.run()
+    assert not at.exception
+    assert "training diverged" in at.error[0].value

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     except (Cancelled, KeyboardInterrupt):
         print("labscope: cancelled; nothing was cached", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:  # bad data, diverged training, no GPU...
+    except (ValueError, ArithmeticError, OSError, RuntimeError) as exc:  # bad data, divergence, no GPU...
         print(f"labscope: error: {exc}", file=sys.stderr)
         return 1
 

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import streamlit as st
 
-from analyses.core import Analysis, Cancelled, Outcome, run
+from analyses.core import Analysis, Outcome, run
 from analyses.core.cache import cache_key
 from dashboard.backend import result_store
 from dashboard.components.parameter_form import FormState
@@ -58,10 +58,7 @@ def compute(analysis: Analysis, form: FormState) -> Outcome | None:
         outcome = run(analysis, params=params, device=st.session_state.get("device", "auto"),
                       on_progress=_progress_reporter(bar), store=result_store(),
                       on_wait=lambda: waiting.info("Another session is computing this same result; waiting for it..."))
-    except Cancelled:
-        st.warning("Run cancelled; nothing was cached.")
-        return None
-    except (ValueError, RuntimeError, OSError) as exc:  # bad input, diverged training, no GPU: say which
+    except (ValueError, ArithmeticError, RuntimeError, OSError) as exc:  # bad input, divergence, no GPU: say which
         bar.empty(), cancel.empty(), waiting.empty()
         st.error(f"**{analysis.title} could not run.** {exc}")
         return None
