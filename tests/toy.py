@@ -46,3 +46,6 @@ def make(version: str = "1", source_dir: Path | None = None) -> Analysis:
         presets={"smoke": {"n": 3}, "default": {}},
         source_dir=source_dir or Path(__file__).parent / "toy_source",
     )
+
+
+ANALYSIS = make()  # what a third-party package would point its entry point at
