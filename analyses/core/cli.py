@@ -48,14 +48,18 @@ def _execute(args):
         close()
 
 
+def _write_tables(outcome, out: Path) -> list[str]:
+    """The result's tables as CSV beside result.json or the figures: the plotted data."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in outcome.result.tables.items():
+        table.to_csv(out / f"{name}.csv", index=False)
+    return [f"{name}.csv" for name in outcome.result.tables]
+
+
 def cmd_run(args) -> int:
     outcome = _execute(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    table_files = []
-    for name, table in outcome.result.tables.items():
-        table.to_csv(out / f"{name}.csv", index=False)
-        table_files.append(f"{name}.csv")
+    table_files = _write_tables(outcome, out)
     record = {
         "analysis": outcome.analysis.name,
         "params": outcome.params,
@@ -86,8 +90,7 @@ def cmd_export(args) -> int:
     out = Path(args.out)
     formats = [f.strip() for chunk in args.format for f in chunk.split(",") if f.strip()]
     written = export.write_figures(outcome.figures(), out, formats=formats, style=args.style)
-    for name, table in outcome.result.tables.items():
-        table.to_csv(out / f"{name}.csv", index=False)
+    _write_tables(outcome, out)
     (out / "provenance.json").write_text(json.dumps(outcome.provenance(), indent=2, default=str))
     for path in written:
         print(path)
