@@ -140,3 +140,31 @@ def test_divergence_is_reported_not_cached(store):
         run(ANALYSIS, "smoke", {"optimizer": "sgd", "lr": 1.0, "width": 256, "depth": 4, "epochs": 30},
             store=store)
     assert store.info()["entries"] == 0
+
+
+def test_hessian_and_surface_agree_on_curvature(smoke_result):
+    check = smoke_result.tables["curvature_check"]
+    assert len(check) == 2
+    # The surface's second difference at grid step h approximates d^T H d up to O(h^2) terms.
+    assert np.allclose(check.surface_curvature, check.hvp_curvature, rtol=0.35)
+    assert smoke_result.metrics["hessian_top_eigenvalue"] > 0
+    assert smoke_result.metrics["hessian_trace"] > smoke_result.metrics["hessian_top_eigenvalue"]
+    spectrum = smoke_result.tables["hessian_spectrum"]
+    assert np.trapezoid(spectrum.density, spectrum.eigenvalue) == pytest.approx(1, abs=0.02)
+
+
+def test_weight_matching_lowers_the_barrier_between_seeds(smoke_result):
+    metrics = smoke_result.metrics
+    assert metrics["barrier_naive"] > 0.1
+    assert metrics["barrier_aligned"] < metrics["barrier_naive"] / 2
+    connect = smoke_result.tables["mode_connectivity"]
+    assert connect.naive_train_loss.iloc[0] == pytest.approx(connect.aligned_train_loss.iloc[0])
+    # Matching relabels units only: the aligned endpoint computes the second network's function.
+    assert connect.naive_test_loss.iloc[-1] == pytest.approx(connect.aligned_test_loss.iloc[-1], rel=1e-4)
+
+
+def test_smoke_writes_the_metrics_other_tools_read(smoke_result):
+    for name in ("center_train_loss", "surface_min_train_loss", "barrier_naive", "barrier_aligned",
+                 "hessian_top_eigenvalue", "hessian_trace"):
+        assert np.isfinite(smoke_result.metrics[name]), name
+    assert {"x", "y", "train_loss", "test_loss"} <= set(smoke_result.tables["surface"].columns)

@@ -49,7 +49,16 @@ SPEC = ParamSpec(
         Int("interp_points", 41, min=5, max=201, label="Interpolation points",
             help="Points on the 1D path from the initial weights (alpha=0) to the trained weights (alpha=1)."),
         Int("eval_samples", 1000, min=100, max=20_000, step=100, label="Evaluation samples",
-            help="Training samples used to evaluate each surface point (a fixed random subset)."),
+            help="Training samples used to evaluate each surface point and the Hessian (a fixed random subset)."),
+        Int("hessian_top_k", 3, min=1, max=10, label="Hessian: top eigenvalues",
+            help="How many of the largest-magnitude Hessian eigenvalues to find (power iteration with deflation)."),
+        Int("hessian_samples", 64, min=4, max=1000, label="Hessian: trace samples",
+            help="Rademacher vectors for Hutchinson's trace estimate; its standard error shrinks as 1/sqrt(samples)."),
+        Int("lanczos_steps", 40, min=5, max=200, label="Hessian: Lanczos steps",
+            help="Steps of stochastic Lanczos quadrature for the eigenvalue density (2 runs)."),
+        Int("second_seed", 1, min=0, max=10_000, label="Second network's seed",
+            help="Mode connectivity: a second network trained like the first from this seed; the barrier between "
+                 "them is measured naively and after weight matching."),
     ),
     checks=(_cnn_needs_images, _csv_needs_file),
 )
@@ -71,18 +80,25 @@ ANALYSIS = Analysis(
     name="loss_landscape",
     title="Loss landscape",
     papers=("Li, Xu, Taylor, Studer, Goldstein (2018). Visualizing the Loss Landscape of Neural Nets. NeurIPS.",
-            "Goodfellow, Vinyals, Saxe (2015). Qualitatively characterizing neural network optimization problems. ICLR."),
+            "Goodfellow, Vinyals, Saxe (2015). Qualitatively characterizing neural network optimization problems. ICLR.",
+            "Ghorbani, Krishnan, Xiao (2019). An Investigation into Neural Net Optimization via Hessian Eigenvalue "
+            "Density. ICML.",
+            "Frankle, Dziugaite, Roy, Carbin (2020). Linear Mode Connectivity and the Lottery Ticket Hypothesis. ICML.",
+            "Ainsworth, Hayase, Srinivasa (2023). Git Re-Basin: Merging Models modulo Permutation Symmetries. ICLR."),
     version="1",
     spec=SPEC,
     compute=_compute,
     figures=_figures,
     presets={
-        "smoke": {"epochs": 5, "width": 32, "depth": 1, "grid_points": 11, "interp_points": 11, "eval_samples": 500},
+        "smoke": {"epochs": 5, "width": 32, "depth": 1, "grid_points": 11, "interp_points": 11, "eval_samples": 500,
+                  "hessian_top_k": 1, "hessian_samples": 8, "lanczos_steps": 10},
         "default": {},
         "cnn": {"model": "cnn", "width": 16, "depth": 2, "epochs": 15, "lr": 0.02, "grid_points": 25},
         "moons": {"dataset": "moons", "width": 32, "depth": 2, "epochs": 60, "lr": 0.1},
     },
     summary="Train a small network, then plot its training curves, the 1D path from initial to trained weights, "
-            "and the 2D loss surface around the solution along random filter-normalized directions.",
+            "the 2D loss surface around the solution along random filter-normalized directions, the Hessian's "
+            "top eigenvalues, trace and spectral density, and the loss barrier to a second network trained from "
+            "another seed, before and after aligning their hidden units by weight matching.",
     source_dir=Path(__file__).parent,
 )

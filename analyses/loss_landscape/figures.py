@@ -60,6 +60,31 @@ def surface_3d(result: Result) -> go.Figure:
     return fig
 
 
+def mode_connectivity(result: Result) -> go.Figure:
+    table = result.tables["mode_connectivity"]
+    metrics = result.metrics
+    fig = go.Figure()
+    fig.add_scatter(x=table.alpha, y=table.naive_train_loss, mode="lines+markers",
+                    name=f"naive (barrier {metrics['barrier_naive']:.3f})")
+    fig.add_scatter(x=table.alpha, y=table.aligned_train_loss, mode="lines+markers",
+                    name=f"weight-matched (barrier {metrics['barrier_aligned']:.3f})")
+    fig.update_layout(title="Linear mode connectivity to a second network", xaxis_title="α  (0 = this network, "
+                      "1 = second network)", yaxis_title="train loss")
+    return fig
+
+
+def hessian_spectrum(result: Result) -> go.Figure:
+    spectrum, top = result.tables["hessian_spectrum"], result.tables["hessian_top"]
+    fig = go.Figure()
+    fig.add_scatter(x=spectrum.eigenvalue, y=spectrum.density, mode="lines", name="density (SLQ)")
+    fig.add_scatter(x=top.eigenvalue, y=np.full(len(top), spectrum.density.max()), mode="markers",
+                    marker=dict(symbol="triangle-down"), name="top eigenvalues (power iteration)")
+    fig.update_layout(title=f"Hessian eigenvalue density (trace {result.metrics['hessian_trace']:.3g})",
+                      xaxis_title="eigenvalue", yaxis_title="density")
+    fig.update_yaxes(type="log")
+    return fig
+
+
 def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
     return {
         "training_curves": training_curves(result),
@@ -67,4 +92,6 @@ def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Fig
         "contour_train": contour(result, "train"),
         "contour_test": contour(result, "test"),
         "surface_3d": surface_3d(result),
+        "mode_connectivity": mode_connectivity(result),
+        "hessian_spectrum": hessian_spectrum(result),
     }

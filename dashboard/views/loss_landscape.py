@@ -1,13 +1,15 @@
 """Loss landscape (Li et al. 2018): train a small network, then look at the loss around its solution.
 
-Sidebar: preset, the training and surface parameters, the figure style. Main area: headline
-numbers, training curves beside the 1D interpolation from initial to trained weights, the
-train and test loss contours along two filter-normalized directions, the 3D surface, and
-the paper export.
+Sidebar: preset, the training, surface, Hessian and connectivity parameters, the figure style.
+Main area: headline numbers; training curves beside the 1D path from initial to trained weights;
+the train and test loss contours along two filter-normalized directions; the 3D surface; the
+barrier to a second network before and after weight matching beside the Hessian's eigenvalue
+density; the curvature check (Hessian against the surface); the paper export.
 """
 
-from dashboard.components import analysis_page, export_panel, figures, run_status
-from dashboard.components import parameter_form
+import streamlit as st
+
+from dashboard.components import analysis_page, export_panel, figures, parameter_form, run_status
 
 analysis = analysis_page.header("loss_landscape")
 form = parameter_form.render(analysis)
@@ -16,11 +18,16 @@ outcome = run_status.compute(analysis, form)
 
 if outcome is not None:
     run_status.metrics(outcome, {
-        "final_train_loss": "train loss", "final_test_loss": "test loss",
-        "final_test_accuracy": "test accuracy", "interpolation_barrier": "1D barrier",
-        "surface_mean_rise": "mean rise on surface", "n_parameters": "parameters",
-    }, formats={"n_parameters": ",.0f", "final_test_accuracy": ".1%", "final_train_loss": ".3f",
-                "final_test_loss": ".3f", "interpolation_barrier": ".3f", "surface_mean_rise": ".3f"})
-    figures.grid(outcome, [["training_curves", "interpolation"], ["contour_train", "contour_test"], ["surface_3d"]],
-                 style)
+        "final_train_loss": "train loss", "final_test_loss": "test loss", "final_test_accuracy": "test accuracy",
+        "hessian_top_eigenvalue": "λ_max (Hessian)", "hessian_trace": "Hessian trace",
+        "barrier_naive": "barrier, naive", "barrier_aligned": "barrier, matched",
+    }, formats={"final_test_accuracy": ".1%", "final_train_loss": ".3f", "final_test_loss": ".3f",
+                "barrier_naive": ".3f", "barrier_aligned": ".3f"})
+    figures.grid(outcome, [["training_curves", "interpolation"], ["contour_train", "contour_test"], ["surface_3d"],
+                           ["mode_connectivity", "hessian_spectrum"]], style)
+    st.subheader("Curvature check")
+    st.caption("Second derivative of the train loss along each plotted direction: dᵀHd from Hessian-vector "
+               "products beside the second difference of the surface at its grid step. They agree as the grid "
+               "gets finer; a large gap means the picture is too coarse to show the local curvature.")
+    st.dataframe(outcome.result.tables["curvature_check"], hide_index=True)
     export_panel.render(outcome, style)
