@@ -17,8 +17,8 @@ def result_store() -> CacheStore:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def styled_figures(key: str, style: str, _outcome) -> dict:
-    """An outcome's figures in one style, built once per (cache key, style) for every session.
+def styled_figures(key: str, style: str, display: str, _outcome) -> dict:
+    """An outcome's figures in one style, built once per (cache key, style, display options) for every session.
 
     Building and styling Plotly figures is most of a redraw's cost; the figures are only
     read afterwards (serialised to the browser or exported), so sharing them is safe.

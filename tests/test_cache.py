@@ -243,3 +243,23 @@ def test_uploads_are_stored_by_content(store):
     b = store.save_upload("other.csv", b"x,label\n1,0\n")
     assert a.parent == b.parent and a.read_bytes() == b"x,label\n1,0\n"
     assert store.root in a.parents and ".." not in a.name
+
+
+def test_display_options_stay_out_of_the_key_and_the_computation(store, tmp_path, monkeypatch):
+    from analyses.core import Analysis, Choice
+
+    seen = []
+    base = toy.make()
+
+    def compute(params, ctx):
+        seen.append(dict(params))
+        return base.compute(params, ctx)
+
+    spec = type(base.spec)((*base.spec.params, Choice("colors", "linear", choices=("linear", "log"), display=True)))
+    analysis = Analysis(name="toy", title="Toy", papers=(), version="1", spec=spec, compute=compute,
+                        figures=base.figures, presets={"smoke": {}, "default": {}}, source_dir=tmp_path)
+    first = run(analysis, "default", {"colors": "linear"}, store=store)
+    second = run(analysis, "default", {"colors": "log"}, store=store)
+    assert (first.cache_hit, second.cache_hit) == (False, True) and first.key == second.key
+    assert len(seen) == 1 and "colors" not in seen[0]
+    assert second.params["colors"] == "log" and second.provenance()["display"] == {"colors": "log"}

@@ -168,3 +168,53 @@ def test_smoke_writes_the_metrics_other_tools_read(smoke_result):
                  "hessian_top_eigenvalue", "hessian_trace"):
         assert np.isfinite(smoke_result.metrics[name]), name
     assert {"x", "y", "train_loss", "test_loss"} <= set(smoke_result.tables["surface"].columns)
+
+
+def test_optimizer_path_sits_on_its_pca_plane(smoke_result):
+    path = smoke_result.tables["trajectory"]
+    assert list(path.epoch) == list(range(6))  # the initial weights and one checkpoint per epoch
+    final = path.iloc[-1]
+    assert (final.a, final.b, final.residual) == (0.0, 0.0, 0.0)
+    assert final.plane_train_loss == pytest.approx(final.train_loss, rel=1e-6)
+    assert final.test_loss == pytest.approx(smoke_result.metrics["final_test_loss"], rel=1e-6)
+    assert 0 < smoke_result.metrics["trajectory_explained_variance"] <= 1
+    grid = smoke_result.tables["trajectory_surface"]
+    assert grid.x.min() <= path.a.min() and grid.x.max() >= path.a.max()  # the contour covers the path
+
+
+def test_slices_share_the_centre_and_differ_elsewhere(smoke_result):
+    table = smoke_result.tables["slices"]
+    assert table.seed.nunique() == 3
+    centre = table[table.t.abs() < 1e-12].train_loss
+    assert np.allclose(centre, smoke_result.metrics["center_train_loss"], rtol=1e-6)
+    edge = table[table.t == table.t.max()].train_loss
+    assert edge.std() > 0  # the picture depends on the random direction
+
+
+def test_hessian_directions_are_the_sharpest():
+    params = ANALYSIS.params("smoke", {"directions": "hessian", "grid_points": 7})
+    sharp = compute(params, Context(device="cpu"))
+    check = sharp.tables["curvature_check"]
+    # Along a unit eigenvector v scaled by s, d^T H d = lambda * s^2; the first is the largest eigenvalue.
+    assert check.hvp_curvature.iloc[0] >= check.hvp_curvature.iloc[1] > 0
+    random = compute(ANALYSIS.params("smoke", {"grid_points": 7}), Context(device="cpu"))
+    assert check.hvp_curvature.iloc[0] > random.tables["curvature_check"].hvp_curvature.max()
+
+
+def test_spawning_late_makes_the_networks_linearly_connected():
+    independent = compute(ANALYSIS.params("smoke", {"grid_points": 5}), Context(device="cpu"))
+    spawned = compute(ANALYSIS.params("smoke", {"grid_points": 5, "spawn_epoch": 2}), Context(device="cpu"))
+    assert spawned.metrics["barrier_naive"] < independent.metrics["barrier_naive"] / 10
+    with pytest.raises(ParameterError, match="spawn_epoch"):
+        ANALYSIS.params("smoke", {"spawn_epoch": 5})
+
+
+def test_log_colour_scale_is_a_display_option(store):
+    from analyses.loss_landscape.figures import build_figures
+
+    linear = run(ANALYSIS, "smoke", {"grid_points": 5}, store=store)
+    log = run(ANALYSIS, "smoke", {"grid_points": 5, "color_scale": "log"}, store=store)
+    assert log.cache_hit and log.key == linear.key
+    z_linear = np.asarray(build_figures(linear.result, linear.params)["contour_train"].data[0].z)
+    z_log = np.asarray(build_figures(log.result, log.params)["contour_train"].data[0].z)
+    np.testing.assert_allclose(z_log, np.log10(z_linear), rtol=1e-6)

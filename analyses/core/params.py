@@ -24,11 +24,15 @@ def _show(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Param:
+    """One knob. `display=True` marks a plotting option: figures read it, the computation never
+    sees it and it stays out of the cache key, so changing it redraws without recomputing."""
+
     name: str
     default: Any
     help: str = ""
     label: str = ""
     unit: str = ""
+    display: bool = False
 
     @property
     def title(self) -> str:
@@ -291,10 +295,19 @@ class ParamSpec:
                 digests[p.name] = directory_digest(value)
         return digests
 
+    def compute_params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The values a computation sees: everything but display options."""
+        display = {p.name for p in self.params if p.display}
+        return {name: value for name, value in values.items() if name not in display}
+
     def key_params(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Parameters as they enter the cache key: paths of inputs replaced by their digests."""
+        """Parameters as they enter the cache key: display options dropped, input paths replaced by digests."""
         digests = self.input_digests(values)
-        return {name: (f"sha256:{digests[name]}" if name in digests else value) for name, value in values.items()}
+        return {name: (f"sha256:{digests[name]}" if name in digests else value)
+                for name, value in self.compute_params(values).items()}
+
+    def display_params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {p.name: values[p.name] for p in self.params if p.display and p.name in values}
 
 
 def canonical_json(values: Mapping[str, Any]) -> str:

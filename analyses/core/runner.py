@@ -46,7 +46,9 @@ class Outcome:
         return self._figures
 
     def provenance(self) -> dict[str, Any]:
-        return {**self.result.provenance, "cache_hit": self.cache_hit, "cache_key": self.key}
+        """The stored record plus this request's view: display options, cache hit, key."""
+        return {**self.result.provenance, "display": self.analysis.spec.display_params(self.params),
+                "cache_hit": self.cache_hit, "cache_key": self.key}
 
 
 def package_versions() -> dict[str, str]:
@@ -102,10 +104,11 @@ def run(
     key_params = analysis.spec.key_params(values)
     key = cache_key(analysis.name, analysis.code_version, key_params)
     ctx = Context(device=device, on_progress=on_progress, cancel_event=cancel_event or threading.Event())
+    compute_values = analysis.spec.compute_params(values)
 
     def compute() -> Result:
         t0 = time.perf_counter()
-        result = analysis.compute(values, ctx)
+        result = analysis.compute(compute_values, ctx)
         ctx.report(1.0, "done")
         seconds = time.perf_counter() - t0
         result.provenance = {
@@ -113,7 +116,7 @@ def run(
             "title": analysis.title,
             "papers": list(analysis.papers),
             "code_version": analysis.code_version,
-            "params": values,
+            "params": compute_values,
             "key_params": key_params,
             "data_digests": analysis.spec.input_digests(values),
             "seeds": _seeds(values),

@@ -22,6 +22,12 @@ def _csv_needs_file(p):
     return None
 
 
+def _spawn_within_training(p):
+    if p["spawn_epoch"] >= p["epochs"]:
+        return f"parameter 'spawn_epoch': {p['spawn_epoch']} must be below epochs ({p['epochs']})"
+    return None
+
+
 SPEC = ParamSpec(
     params=(
         Choice("dataset", "digits", choices=("digits", "moons", "csv"),
@@ -42,6 +48,12 @@ SPEC = ParamSpec(
         Int("seed", 0, min=0, max=10_000, help="Seeds the data split, initialisation and batch order."),
         Int("direction_seed", 0, min=0, max=10_000, label="Direction seed",
             help="Seeds the two random Gaussian directions of the 2D surface."),
+        Choice("directions", "random", choices=("random", "hessian"), label="Surface directions",
+               help="random: two Gaussian directions, filter-normalized (Li et al.). hessian: the two top "
+                    "eigenvectors of the Hessian, rescaled to the weights' norm (the sharpest directions)."),
+        Int("slice_seeds", 5, min=1, max=20, label="1D slice directions",
+            help="1D slices along this many further random directions, drawn as a median and a band, to show "
+                 "how much one picture depends on its random direction."),
         Int("grid_points", 31, min=5, max=101, label="Grid points per axis",
             help="Resolution of the 2D surface (points per axis)."),
         Float("grid_range", 1.0, min=0.05, max=3.0, step=0.05, label="Grid range",
@@ -59,8 +71,15 @@ SPEC = ParamSpec(
         Int("second_seed", 1, min=0, max=10_000, label="Second network's seed",
             help="Mode connectivity: a second network trained like the first from this seed; the barrier between "
                  "them is measured naively and after weight matching."),
+        Choice("color_scale", "linear", choices=("linear", "log"), label="Colour scale", display=True,
+               help="Contour colours on the loss (linear) or its log10 (log): log shows the floor of a basin. "
+                    "A display option: changing it never recomputes."),
+        Int("spawn_epoch", 0, min=0, max=200, label="Spawn epoch",
+            help="0: the second network has its own initialisation. k > 0: it starts from the first network's "
+                 "weights after k epochs and differs only in batch order (Frankle et al. 2020); the barrier "
+                 "falls to zero once training has become stable."),
     ),
-    checks=(_cnn_needs_images, _csv_needs_file),
+    checks=(_cnn_needs_images, _csv_needs_file, _spawn_within_training),
 )
 
 
@@ -91,7 +110,7 @@ ANALYSIS = Analysis(
     figures=_figures,
     presets={
         "smoke": {"epochs": 5, "width": 32, "depth": 1, "grid_points": 11, "interp_points": 11, "eval_samples": 500,
-                  "hessian_top_k": 1, "hessian_samples": 8, "lanczos_steps": 10},
+                  "hessian_top_k": 1, "hessian_samples": 8, "lanczos_steps": 10, "slice_seeds": 3},
         "default": {},
         "cnn": {"model": "cnn", "width": 16, "depth": 2, "epochs": 15, "lr": 0.02, "grid_points": 25},
         "moons": {"dataset": "moons", "width": 32, "depth": 2, "epochs": 60, "lr": 0.1},

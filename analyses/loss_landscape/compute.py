@@ -12,13 +12,14 @@ from torch.func import functional_call
 
 from analyses.core import Context, Result
 
-from . import connectivity, hessian
+from . import connectivity, hessian, trajectory
 from .data import load_split
 from .directions import filter_normalized_direction, offset
 from .models import build_model
 
 # Shares of the progress bar given to each phase, in order.
-PHASES = {"train": 0.3, "interpolation": 0.05, "surface": 0.35, "hessian": 0.15, "connectivity": 0.15}
+PHASES = {"train": 0.25, "interpolation": 0.05, "hessian": 0.15, "surface": 0.25, "slices": 0.05,
+          "trajectory": 0.1, "connectivity": 0.15}
 
 
 def _phase_start(name: str) -> float:
@@ -39,8 +40,13 @@ def evaluate(model: nn.Module, weights: dict[str, torch.Tensor], x: torch.Tensor
     return loss, accuracy
 
 
-def train(model: nn.Module, split, params: Mapping[str, Any], seed: int, progress) -> pd.DataFrame:
-    """Train in place; `progress(epoch, epochs, loss)` after each epoch. Returns the curves."""
+def train(model: nn.Module, split, params: Mapping[str, Any], seed: int, progress,
+          first_epoch: int = 0) -> tuple[pd.DataFrame, list[dict]]:
+    """Train in place from `first_epoch` to params["epochs"]; `progress(epoch, epochs, loss)` after each.
+
+    Returns the curves and a copy of the weights after every epoch (the first is the start),
+    for the trajectory and for spawning a second network. `seed` sets the batch order.
+    """
     generator = torch.Generator().manual_seed(seed)
     if params["optimizer"] == "sgd":
         optimizer = torch.optim.SGD(model.parameters(), lr=params["lr"], momentum=0.9)
@@ -49,18 +55,19 @@ def train(model: nn.Module, split, params: Mapping[str, Any], seed: int, progres
     device = next(model.parameters()).device
     x, y = split.x_train.to(device), split.y_train.to(device)
     x_test, y_test = split.x_test.to(device), split.y_test.to(device)
-    rows = []
+    rows, checkpoints = [], []
 
     def record(epoch: int) -> None:
         weights = dict(model.named_parameters())
+        checkpoints.append({name: w.detach().clone() for name, w in weights.items()})
         train_loss, train_acc = evaluate(model, weights, x, y)
         test_loss, test_acc = evaluate(model, weights, x_test, y_test)
         rows.append({"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
                      "test_loss": test_loss, "test_accuracy": test_acc})
 
-    record(0)
+    record(first_epoch)
     epochs = params["epochs"]
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch + 1, epochs + 1):
         model.train()
         order = torch.randperm(len(x), generator=generator).to(device)
         for start in range(0, len(x), params["batch_size"]):
@@ -75,7 +82,7 @@ def train(model: nn.Module, split, params: Mapping[str, Any], seed: int, progres
         model.eval()
         record(epoch)
         progress(epoch, epochs, rows[-1]["train_loss"])
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), checkpoints
 
 
 def _losses(model, weights, data) -> dict[str, float]:
@@ -93,34 +100,83 @@ def interpolation(model, start, end, data, points: int) -> pd.DataFrame:
                          for alpha in alphas])
 
 
-def surface(model, center, directions, data, points: int, span: float, ctx: Context) -> pd.DataFrame:
-    """Loss and accuracy on the plane center + a*d1 + b*d2 for a, b in [-span, span]."""
-    coords = np.linspace(-span, span, points)
+def surface(model, center, directions, data, xs, ys, ctx: Context, phase: str = "surface") -> pd.DataFrame:
+    """Loss and accuracy on the plane center + a*d1 + b*d2 for a in xs, b in ys."""
     rows = []
-    for i, b in enumerate(coords):
-        for a in coords:
+    for i, b in enumerate(ys):
+        for a in xs:
             weights = offset(center, [(float(a), directions[0]), (float(b), directions[1])])
             rows.append({"x": float(a), "y": float(b), **_losses(model, weights, data)})
-        _report(ctx, "surface", (i + 1) / points, f"surface: row {i + 1}/{points}")
+        _report(ctx, phase, (i + 1) / len(ys), f"{phase}: row {i + 1}/{len(ys)}")
     return pd.DataFrame(rows)
 
 
-def hessian_summary(model, center, directions, grid: pd.DataFrame, x, y, params, ctx: Context):
-    """Top eigenvalues, trace, spectral density at the solution, and the curvature consistency check.
+def slices(model, center, data, params, ctx: Context) -> pd.DataFrame:
+    """1D slices along several filter-normalized directions, to show how much one picture owes to its seed."""
+    coords = np.linspace(-params["grid_range"], params["grid_range"], params["grid_points"])
+    cpu_center = {name: w.cpu() for name, w in center.items()}
+    device = next(iter(center.values())).device
+    rows = []
+    for k in range(params["slice_seeds"]):
+        generator = torch.Generator().manual_seed(params["direction_seed"] + 1 + k)
+        direction = {n: d.to(device) for n, d in filter_normalized_direction(cpu_center, generator).items()}
+        for t in coords:
+            rows.append({"seed": params["direction_seed"] + 1 + k, "t": float(t),
+                         **_losses(model, offset(center, [(float(t), direction)]), data)})
+        _report(ctx, "slices", (k + 1) / params["slice_seeds"], f"1D slices: direction {k + 1}/{params['slice_seeds']}")
+    return pd.DataFrame(rows)
 
-    The check compares d^T H d (Hessian-vector products) with the second difference of the
-    plotted surface along the same direction, which is what the picture's curvature shows.
+
+def plane_directions(center, eigen, params) -> list[dict]:
+    """The two directions of the 2D surface: filter-normalized random ones, or the top Hessian eigenvectors.
+
+    Eigenvectors have unit norm; they are rescaled to the norm of the weights with more than one
+    dimension, the norm a filter-normalized direction has, so `grid_range` means the same in both.
     """
+    cpu_center = {name: w.cpu() for name, w in center.items()}
+    device = next(iter(center.values())).device
+    if params["directions"] == "hessian":
+        scale = float(torch.sqrt(sum((w ** 2).sum() for w in cpu_center.values() if w.dim() > 1)))
+        return [{n: v[n] * scale for n in v} for v in eigen.vectors[:2]]
+    generator = torch.Generator().manual_seed(params["direction_seed"])
+    return [{n: d.to(device) for n, d in filter_normalized_direction(cpu_center, generator).items()} for _ in range(2)]
+
+
+def optimizer_path(model, checkpoints, center, data, params, ctx: Context):
+    """Li et al.'s section 7: the checkpoints on the PCA plane of (theta_i - theta_T), over the loss on that plane."""
+    plane = trajectory.pca_plane(checkpoints)
+    steps = list(range(len(checkpoints)))  # epochs: checkpoint i is the weights after epoch i
+    path = trajectory.trajectory_table(plane, checkpoints, steps, lambda w: _losses(model, w, data))
+    amin, amax, bmin, bmax = trajectory.plane_range(path)
+    points = params["grid_points"]
+    grid = surface(model, center, [plane.d1, plane.d2], data, np.linspace(amin, amax, points),
+                   np.linspace(bmin, bmax, points), ctx, phase="trajectory")
+    return path.rename(columns={"step": "epoch"}), grid, plane.explained_variance_ratio
+
+
+def hessian_summary(model, center, x, y, params, ctx: Context):
+    """Top eigenpairs, trace (with its standard error) and spectral density of the train loss at the solution."""
     loss_fn = hessian.make_loss_fn(model, x, y)
     weights = {name: w.detach() for name, w in center.items()}
     generator = torch.Generator().manual_seed(params["seed"])
     _report(ctx, "hessian", 0.0, "Hessian: top eigenvalues")
-    eigen = hessian.top_eigenpairs(loss_fn, weights, k=params["hessian_top_k"], generator=generator)
+    k = max(params["hessian_top_k"], 2 if params["directions"] == "hessian" else 1)
+    eigen = hessian.top_eigenpairs(loss_fn, weights, k=k, generator=generator)
     _report(ctx, "hessian", 0.5, "Hessian: trace")
-    trace, trace_se = hessian.hutchinson_trace(loss_fn, weights, samples=params["hessian_samples"], generator=generator)
+    trace = hessian.hutchinson_trace(loss_fn, weights, samples=params["hessian_samples"], generator=generator)
     _report(ctx, "hessian", 0.7, "Hessian: spectral density")
     grid_values, density = hessian.lanczos_density(loss_fn, weights, steps=params["lanczos_steps"], runs=2,
                                                    generator=generator)
+    return eigen, trace, pd.DataFrame({"eigenvalue": grid_values, "density": density})
+
+
+def curvature_check(model, center, directions, grid: pd.DataFrame, x, y) -> pd.DataFrame:
+    """d^T H d (Hessian-vector products) beside the second difference of the plotted surface along d.
+
+    They agree up to O(step^2): a large gap means the picture is too coarse to show the local curvature.
+    """
+    loss_fn = hessian.make_loss_fn(model, x, y)
+    weights = {name: w.detach() for name, w in center.items()}
     step = float(np.diff(np.sort(grid.x.unique()))[0])
     rows = []
     for axis, direction in zip(("x", "y"), directions):
@@ -132,20 +188,28 @@ def hessian_summary(model, center, directions, grid: pd.DataFrame, x, y, params,
                      "hvp_curvature": hessian.directional_curvature(loss_fn, weights, direction),
                      "surface_curvature": float((losses[middle + 1] - 2 * losses[middle] + losses[middle - 1]) / step**2),
                      "surface_step": step})
-    top = pd.DataFrame({"rank": np.arange(1, len(eigen.values) + 1), "eigenvalue": eigen.values,
-                        "iterations": eigen.iterations})
-    spectrum = pd.DataFrame({"eigenvalue": grid_values, "density": density})
-    return top, (trace, trace_se), spectrum, pd.DataFrame(rows)
+    return pd.DataFrame(rows)
 
 
-def mode_connectivity(model, first, split, params, data, device, ctx: Context):
-    """Train a second network from another seed; interpolate to it naively and after weight matching."""
+def mode_connectivity(model, first, checkpoints, split, params, data, device, ctx: Context):
+    """Train a second network; interpolate to it naively and after weight matching.
+
+    With spawn_epoch = 0 the second network starts from its own initialisation (second_seed);
+    with spawn_epoch = k it starts from the first network's weights after k epochs and differs
+    only in its batch order from then on (Frankle et al. 2020's instability analysis; the
+    optimizer's momentum restarts at the spawn).
+    """
     torch.manual_seed(params["second_seed"])
     second_model = build_model(params["model"], split.x_train.shape[1], split.n_classes, params["width"],
                                params["depth"], split.image_shape).to(device)
+    spawn = params["spawn_epoch"]
+    if spawn > 0:
+        with torch.no_grad():
+            for name, p in second_model.named_parameters():
+                p.copy_(checkpoints[spawn][name])
     train(second_model, split, params, params["second_seed"],
           lambda e, n, loss: _report(ctx, "connectivity", 0.8 * e / n, f"second network (seed {params['second_seed']}): "
-                                                                         f"epoch {e}/{n}"))
+                                                                         f"epoch {e}/{n}"), first_epoch=spawn)
     second = {name: p.detach().clone() for name, p in second_model.named_parameters()}
     _report(ctx, "connectivity", 0.85, "weight matching")
     aligned, info = connectivity.weight_matching(model, first, second, seed=params["seed"])
@@ -171,8 +235,9 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
                         params["depth"], split.image_shape).to(device)
     initial = {name: p.detach().clone() for name, p in model.named_parameters()}
 
-    history = train(model, split, params, params["seed"],
-                    lambda e, n, loss: _report(ctx, "train", e / n, f"training: epoch {e}/{n}, loss {loss:.3f}"))
+    history, checkpoints = train(model, split, params, params["seed"],
+                                 lambda e, n, loss: _report(ctx, "train", e / n, f"training: epoch {e}/{n}, "
+                                                                                 f"loss {loss:.3f}"))
     final = {name: p.detach().clone() for name, p in model.named_parameters()}
 
     # A fixed random subset keeps each surface point cheap; the test set is used whole.
@@ -182,22 +247,24 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     data = ((x_eval, y_eval), (split.x_test.to(device), split.y_test.to(device)))
 
     _report(ctx, "interpolation", 0.0, "1D interpolation from initial to trained weights")
-    path = interpolation(model, initial, final, data, params["interp_points"])
+    path_1d = interpolation(model, initial, final, data, params["interp_points"])
 
-    generator = torch.Generator().manual_seed(params["direction_seed"])
-    cpu_final = {name: w.cpu() for name, w in final.items()}
-    directions = [{n: d.to(device) for n, d in filter_normalized_direction(cpu_final, generator).items()}
-                  for _ in range(2)]
+    eigen, (trace, trace_se), spectrum = hessian_summary(model, final, x_eval, y_eval, params, ctx)
+    directions = plane_directions(final, eigen, params)
     _report(ctx, "surface", 0.0, "2D surface")
-    grid = surface(model, final, directions, data, params["grid_points"], params["grid_range"], ctx)
+    coords = np.linspace(-params["grid_range"], params["grid_range"], params["grid_points"])
+    grid = surface(model, final, directions, data, coords, coords, ctx)
+    curvature = curvature_check(model, final, directions, grid, x_eval, y_eval)
+    top = pd.DataFrame({"rank": np.arange(1, len(eigen.values) + 1), "eigenvalue": eigen.values,
+                        "iterations": eigen.iterations})
+    one_d = slices(model, final, data, params, ctx)
+    path, path_grid, explained = optimizer_path(model, checkpoints, final, data, params, ctx)
 
-    top, (trace, trace_se), spectrum, curvature = hessian_summary(model, final, directions, grid, x_eval, y_eval,
-                                                                 params, ctx)
     _report(ctx, "connectivity", 0.0, "mode connectivity: second network")
-    connect, matching = mode_connectivity(model, final, split, params, data, device, ctx)
+    connect, matching = mode_connectivity(model, final, checkpoints, split, params, data, device, ctx)
 
     center = grid.loc[(grid.x.abs() + grid.y.abs()).idxmin()]
-    inside = path[(path.alpha >= 0) & (path.alpha <= 1)]
+    inside = path_1d[(path_1d.alpha >= 0) & (path_1d.alpha <= 1)]
     goodfellow = connectivity.barriers(inside.alpha, inside.train_loss)
     naive = connectivity.barriers(connect.alpha, connect.naive_train_loss)
     aligned = connectivity.barriers(connect.alpha, connect.aligned_train_loss)
@@ -224,7 +291,10 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         "barrier_naive_linear": naive["barrier_linear"],
         "barrier_aligned_linear": aligned["barrier_linear"],
         "weight_matching_iterations": int(matching["iterations"]),
+        "trajectory_explained_variance": float(sum(explained)),
+        "trajectory_max_relative_residual": float(path.relative_residual.max()),
     }
-    tables = {"training": history, "interpolation": path, "surface": grid, "hessian_top": top,
-              "hessian_spectrum": spectrum, "curvature_check": curvature, "mode_connectivity": connect}
+    tables = {"training": history, "interpolation": path_1d, "surface": grid, "slices": one_d,
+              "hessian_top": top, "hessian_spectrum": spectrum, "curvature_check": curvature,
+              "trajectory": path, "trajectory_surface": path_grid, "mode_connectivity": connect}
     return Result(metrics=metrics, tables=tables, provenance={"device": device, "torch_threads": torch.get_num_threads()})

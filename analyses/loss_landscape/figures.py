@@ -38,25 +38,74 @@ def interpolation(result: Result) -> go.Figure:
     return fig
 
 
-def contour(result: Result, split: str) -> go.Figure:
+def _loss_contour(x, y, z, color_scale: str) -> go.Contour:
+    """Contours of the loss, or of log10(loss): a log scale resolves the floor of a basin."""
+    log = color_scale == "log"
+    return go.Contour(x=x, y=y, z=np.log10(np.maximum(z, 1e-12)) if log else z, colorscale="Viridis",
+                      ncontours=25, contours=dict(showlabels=False),
+                      colorbar=dict(title=dict(text="log₁₀ loss" if log else "loss", side="right")))
+
+
+def _direction_names(params: Mapping[str, Any]) -> tuple[str, str]:
+    if params.get("directions") == "hessian":
+        return "Hessian eigenvector 1", "Hessian eigenvector 2"
+    return "direction 1", "direction 2"
+
+
+def contour(result: Result, split: str, params: Mapping[str, Any]) -> go.Figure:
     x, y, z = _grid(result.tables["surface"], f"{split}_loss")
-    fig = go.Figure(go.Contour(x=x, y=y, z=z, colorscale="Viridis", ncontours=25,
-                               colorbar=dict(title=dict(text="loss", side="right")),
-                               contours=dict(showlabels=False)))
+    fig = go.Figure(_loss_contour(x, y, z, params.get("color_scale", "linear")))
     fig.add_scatter(x=[0.0], y=[0.0], mode="markers", marker=dict(symbol="x", color="white", size=9),
                     name="trained weights", showlegend=False)
-    fig.update_layout(title=f"{split.capitalize()} loss surface (filter-normalized directions)",
-                      xaxis_title="direction 1", yaxis_title="direction 2")
+    kind = "top Hessian eigenvectors" if params.get("directions") == "hessian" else "filter-normalized directions"
+    first, second = _direction_names(params)
+    fig.update_layout(title=f"{split.capitalize()} loss surface ({kind})", xaxis_title=first, yaxis_title=second)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 
-def surface_3d(result: Result) -> go.Figure:
+def slices(result: Result) -> go.Figure:
+    """Median and min-max band of the 1D train loss over several random directions, single seeds faint."""
+    table = result.tables["slices"]
+    by_t = table.groupby("t").train_loss
+    low, median, high = by_t.min(), by_t.median(), by_t.max()
+    fig = go.Figure()
+    for seed, one in table.groupby("seed"):
+        fig.add_scatter(x=one.t, y=one.train_loss, mode="lines", line=dict(color="lightgrey", width=1),
+                        showlegend=False, hoverinfo="skip")
+    fig.add_scatter(x=np.concatenate([high.index, low.index[::-1]]), y=np.concatenate([high, low[::-1]]),
+                    fill="toself", mode="lines", line=dict(width=0), fillcolor="rgba(0, 114, 178, 0.2)",
+                    name=f"range over {table.seed.nunique()} directions")
+    fig.add_scatter(x=median.index, y=median, mode="lines", name="median")
+    fig.update_layout(title="1D slices along random filter-normalized directions", xaxis_title="step along direction",
+                      yaxis_title="train loss")
+    return fig
+
+
+def optimizer_path(result: Result, params: Mapping[str, Any]) -> go.Figure:
+    """The training path on the PCA plane of its checkpoints, over the train loss on that plane."""
+    path, grid = result.tables["trajectory"], result.tables["trajectory_surface"]
+    x, y, z = _grid(grid, "train_loss")
+    fig = go.Figure(_loss_contour(x, y, z, params.get("color_scale", "linear")))
+    fig.add_scatter(x=path.a, y=path.b, mode="lines+markers", name="training path",
+                    line=dict(color="white"), marker=dict(color=path.epoch, colorscale="Reds", size=7,
+                                                          line=dict(color="black", width=0.5)),
+                    text=[f"epoch {e}: loss {l:.3f} (on the plane {p:.3f}), {r:.0%} off the plane"
+                          for e, l, p, r in zip(path.epoch, path.train_loss, path.plane_train_loss,
+                                                path.relative_residual)], hoverinfo="text")
+    variance = result.metrics["trajectory_explained_variance"]
+    fig.update_layout(title=f"Optimizer path on its PCA plane ({variance:.0%} of the path's variance)",
+                      xaxis_title="PC 1", yaxis_title="PC 2", showlegend=False)
+    return fig
+
+
+def surface_3d(result: Result, params: Mapping[str, Any]) -> go.Figure:
     x, y, z = _grid(result.tables["surface"], "train_loss")
     fig = go.Figure(go.Surface(x=x, y=y, z=z, colorscale="Viridis", colorbar=dict(title=dict(text="loss"))))
+    first, second = _direction_names(params)
     fig.update_layout(title="Train loss surface, 3D",
-                      scene=dict(xaxis_title="direction 1", yaxis_title="direction 2", zaxis_title="loss"))
+                      scene=dict(xaxis_title=first, yaxis_title=second, zaxis_title="loss"))
     return fig
 
 
@@ -91,9 +140,11 @@ def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Fig
     return {
         "training_curves": training_curves(result),
         "interpolation": interpolation(result),
-        "contour_train": contour(result, "train"),
-        "contour_test": contour(result, "test"),
-        "surface_3d": surface_3d(result),
+        "contour_train": contour(result, "train", params),
+        "contour_test": contour(result, "test", params),
+        "surface_3d": surface_3d(result, params),
+        "slices": slices(result),
+        "optimizer_path": optimizer_path(result, params),
         "mode_connectivity": mode_connectivity(result),
         "hessian_spectrum": hessian_spectrum(result),
     }

@@ -7,12 +7,14 @@ from typing import Sequence
 import streamlit as st
 
 from analyses.core import Outcome
+from analyses.core.params import canonical_json
 from dashboard.backend import styled_figures
 
 
 def grid(outcome: Outcome, rows: Sequence[Sequence[str]], style: str) -> None:
     """Lay out named figures in rows; the 'screen' style stretches, paper styles show at their real size."""
-    figures = styled_figures(outcome.key, style, outcome)
+    display = canonical_json(outcome.analysis.spec.display_params(outcome.params))
+    figures = styled_figures(outcome.key, style, display, outcome)
     for row in rows:
         for column, name in zip(st.columns(len(row)), row):
             with column:
