@@ -131,3 +131,17 @@ def test_divergence_is_a_message_not_a_traceback(tmp_path):
                    "depth=4", "--set", "epochs=30", "--out", str(tmp_path / "o"), "--quiet", cache=tmp_path)
     assert out.returncode == 1 and "training diverged" in out.stderr and "lower 'lr'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_run_a_custom_model_from_the_cli(tmp_path):
+    env_tests = str(Path(__file__).parent)
+    out = subprocess.run([*LABSCOPE, "run", "loss_landscape", "--preset", "smoke", "--set", "model=custom", "--set",
+                          "custom_model=byo_example:teacher_student", "--set", "grid_points=5", "--out",
+                          str(tmp_path / "o"), "--quiet"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "LABSCOPE_CACHE_DIR": str(tmp_path / "c"), "PYTHONPATH": env_tests})
+    assert out.returncode == 0, out.stderr
+    record = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert record["params"]["model"] == "custom" and "final_test_accuracy" not in record["metrics"]
+    missing = labscope("run", "loss_landscape", "--set", "model=custom", "--set", "custom_model=nowhere.mod:f",
+                       "--out", str(tmp_path / "p"), cache=tmp_path / "c")
+    assert missing.returncode == 2 and "module not found on the server's Python path" in missing.stderr

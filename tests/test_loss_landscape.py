@@ -1,5 +1,7 @@
 """Loss-landscape science: filter normalization, the surface around the solution, the 1D path, data input."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -218,3 +220,73 @@ def test_log_colour_scale_is_a_display_option(store):
     z_linear = np.asarray(build_figures(linear.result, linear.params)["contour_train"].data[0].z)
     z_log = np.asarray(build_figures(log.result, log.params)["contour_train"].data[0].z)
     np.testing.assert_allclose(z_log, np.log10(z_linear), rtol=1e-6)
+
+
+def test_bring_your_own_model_regression(tmp_path, store):
+    params = {"model": "custom", "custom_model": "byo_example:teacher_student", "epochs": 20, "lr": 0.05,
+              "grid_points": 7, "slice_seeds": 2}
+    outcome = run(ANALYSIS, "smoke", params, store=store)
+    metrics, tables = outcome.result.metrics, outcome.result.tables
+    assert metrics["final_train_loss"] < 0.1  # the student fits its teacher
+    assert "final_test_accuracy" not in metrics  # regression: no accuracy
+    assert metrics["barrier_aligned"] <= metrics["barrier_naive"] + 1e-6  # hidden tanh units permute too
+    assert {"optimizer_path", "contour_train", "mode_connectivity"} <= set(outcome.figures())
+    key_params = outcome.provenance()["key_params"]
+    assert key_params["custom_model"].startswith("byo_example:teacher_student@sha256:")
+
+    normed = run(ANALYSIS, "smoke", {**params, "custom_model": "byo_example:with_layer_norm"}, store=store)
+    assert "barrier_aligned" not in normed.result.metrics and "barrier_naive" in normed.result.metrics
+
+
+def test_bring_your_own_checkpoints(tmp_path, store):
+    import byo_example
+
+    model, (x, y), _, loss = byo_example.teacher_student(seed=3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    states = []
+    for step in range(40):
+        if step % 10 == 0:
+            states.append({k: v.clone() for k, v in model.state_dict().items()})
+        optimizer.zero_grad()
+        loss(model(x), y).backward()
+        optimizer.step()
+    states.append({k: v.clone() for k, v in model.state_dict().items()})
+    path = tmp_path / "run.pt"
+    torch.save({"checkpoints": states}, path)
+    params = {"model": "custom", "custom_model": "byo_example:teacher_student", "checkpoint": str(path),
+              "seed": 3, "grid_points": 5, "slice_seeds": 1}
+    outcome = run(ANALYSIS, "smoke", params, store=store)
+    history = outcome.result.tables["training"]
+    assert list(history.epoch) == list(range(5))  # the checkpoints, not a training run here
+    assert history.train_loss.iloc[-1] == pytest.approx(loss(model(x), y).item(), rel=1e-5)
+    assert outcome.result.metrics["center_train_loss"] == pytest.approx(
+        outcome.result.tables["trajectory"].train_loss.iloc[-1], rel=0.5)  # subset vs full train set
+    assert len(outcome.result.tables["trajectory"]) == 5
+
+
+@pytest.mark.parametrize("reference, message", [
+    ("byo_example:not_a_factory", "must return (model, (x_train, y_train), (x_test, y_test), loss)"),
+    ("byo_example:missing", "has no function 'missing'"),
+])
+def test_bad_custom_models_are_named(reference, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        compute(ANALYSIS.params("smoke", {"model": "custom", "custom_model": reference}), Context(device="cpu"))
+
+
+def test_checkpoints_are_never_unpickled(tmp_path):
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("this must not run",))
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"checkpoints": [Boom()]}))
+    params = ANALYSIS.params("smoke", {"model": "custom", "custom_model": "byo_example:teacher_student",
+                                       "checkpoint": str(path)})
+    with pytest.raises(DataError, match="checkpoint: cannot read"):
+        compute(params, Context(device="cpu"))
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"0.weight": torch.zeros(3, 3)}, wrong)
+    with pytest.raises(DataError, match=r"does not fit the model: missing \['0.bias'"):
+        compute({**params, "checkpoint": str(wrong)}, Context(device="cpu"))

@@ -37,7 +37,7 @@ def test_widgets_come_from_the_spec_and_nothing_runs_before_submit():
     assert not at.exception
     width = at.sidebar.slider(key="loss_landscape.width")
     assert (width.min, width.max, width.value) == (4, 256, 64)
-    assert at.sidebar.selectbox(key="loss_landscape.model").options == ["mlp", "cnn"]
+    assert at.sidebar.selectbox(key="loss_landscape.model").options == ["mlp", "cnn", "custom"]
     assert at.sidebar.select_slider(key="loss_landscape.lr").value == 0.05
     assert "press **Run**" in at.info[0].value
     assert not charts(at)
@@ -138,3 +138,21 @@ def test_divergence_is_shown_as_an_error():
     at.run()
     assert not at.exception
     assert "training diverged" in at.error[0].value
+
+
+def test_custom_code_needs_the_servers_consent(monkeypatch):
+    link = {"preset": "smoke", "model": "custom", "custom_model": "byo_example:teacher_student", "grid_points": "5"}
+    monkeypatch.delenv("LABSCOPE_ALLOW_CUSTOM_CODE", raising=False)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params.update(link)
+    at.run()
+    assert "importing code by name is off on this server" in at.warning[0].value
+    assert at.sidebar.text_input(key="loss_landscape.custom_model").disabled
+    assert not charts(at)
+
+    monkeypatch.setenv("LABSCOPE_ALLOW_CUSTOM_CODE", "1")
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params.update(link)
+    at.run()
+    assert not at.exception and not at.error
+    assert len(charts(at)) == 9

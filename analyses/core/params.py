@@ -202,6 +202,42 @@ class ModelId(Param):
         return text
 
 
+@dataclass(frozen=True)
+class CallableRef(Param):
+    """`package.module:function` naming code on the server's Python path (a user's own model, say).
+
+    The digest of the module's source file enters the cache key, so editing the function
+    invalidates its results. Resolving it imports code: the dashboard accepts it only when
+    the server was started with LABSCOPE_ALLOW_CUSTOM_CODE=1; the CLI and API always do.
+    """
+
+    default: Any = ""
+    PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+
+    def allowed(self) -> str:
+        return "empty, or package.module:function importable on the server"
+
+    def coerce(self, value: Any) -> str:
+        import re
+
+        text = "" if value is None else str(value).strip()
+        if text and not re.match(self.PATTERN, text):
+            raise self.fail(value, "malformed reference")
+        return text
+
+    def source_file(self, value: str) -> Path:
+        import importlib.util
+
+        module = value.split(":")[0]
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.origin or not Path(spec.origin).is_file():
+            raise self.fail(value, "module not found on the server's Python path:")
+        return Path(spec.origin)
+
+
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -293,6 +329,8 @@ class ParamSpec:
                 digests[p.name] = file_digest(value)
             elif isinstance(p, ModelId) and value and Path(value).is_dir():
                 digests[p.name] = directory_digest(value)
+            elif isinstance(p, CallableRef) and value:
+                digests[p.name] = file_digest(p.source_file(value))
         return digests
 
     def compute_params(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -303,7 +341,8 @@ class ParamSpec:
     def key_params(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Parameters as they enter the cache key: display options dropped, input paths replaced by digests."""
         digests = self.input_digests(values)
-        return {name: (f"sha256:{digests[name]}" if name in digests else value)
+        refs = {p.name for p in self.params if isinstance(p, CallableRef)}
+        return {name: (f"{value + '@' if name in refs else ''}sha256:{digests[name]}" if name in digests else value)
                 for name, value in self.compute_params(values).items()}
 
     def display_params(self, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses.core import Analysis, Choice, Float, InputFile, Int, ParamSpec
+from analyses.core import Analysis, CallableRef, Choice, Float, InputFile, Int, ParamSpec
 
 
 def _cnn_needs_images(p):
@@ -19,6 +19,14 @@ def _cnn_needs_images(p):
 def _csv_needs_file(p):
     if p["dataset"] == "csv" and not p["data_file"]:
         return "parameter 'data_file': dataset=csv needs a CSV file (numeric feature columns and a 'label' column)"
+    return None
+
+
+def _custom_needs_factory(p):
+    if p["model"] == "custom" and not p["custom_model"]:
+        return "parameter 'custom_model': model=custom needs a package.module:function"
+    if p["model"] != "custom" and (p["custom_model"] or p["checkpoint"]):
+        return "parameters 'custom_model' and 'checkpoint' are only used with model=custom"
     return None
 
 
@@ -35,8 +43,16 @@ SPEC = ParamSpec(
                     "moons: two interleaving half-circles with noise (2 classes). csv: your own table."),
         InputFile("data_file", None, suffixes=(".csv",), label="Data file (CSV)",
                   help="Used when dataset=csv: numeric feature columns and an integer or text 'label' column."),
-        Choice("model", "mlp", choices=("mlp", "cnn"),
-               help="mlp: fully connected ReLU network. cnn: two 3x3 conv layers and a linear head (image data only)."),
+        Choice("model", "mlp", choices=("mlp", "cnn", "custom"),
+               help="mlp: fully connected ReLU network. cnn: 3x3 conv layers and a linear head (image data only). "
+                    "custom: your own model and data from 'custom_model' (dataset, width and depth are ignored)."),
+        CallableRef("custom_model", "", label="Custom model (module:function)",
+                    help="With model=custom: package.module:function on the server's Python path, called as "
+                         "function(seed=...) and returning (model, (x_train, y_train), (x_test, y_test), loss or None)."),
+        InputFile("checkpoint", None, suffixes=(".pt", ".pth"), label="Checkpoint (.pt)",
+                  help="With model=custom, optional: trained weights (a state dict), or a list of state dicts / "
+                       "{'checkpoints': [...]} for the optimizer path. Read with weights_only=True. Without it, "
+                       "the model is trained here with the settings below."),
         Int("width", 64, min=4, max=256, step=4, help="Hidden units per layer (MLP) or channels of the first conv (CNN)."),
         Int("depth", 2, min=1, max=4, help="Number of hidden layers (MLP) or conv layers (CNN)."),
         Choice("optimizer", "sgd", choices=("sgd", "adam"), help="SGD uses momentum 0.9, as in Li et al."),
@@ -79,7 +95,7 @@ SPEC = ParamSpec(
                  "weights after k epochs and differs only in batch order (Frankle et al. 2020); the barrier "
                  "falls to zero once training has become stable."),
     ),
-    checks=(_cnn_needs_images, _csv_needs_file, _spawn_within_training),
+    checks=(_cnn_needs_images, _csv_needs_file, _custom_needs_factory, _spawn_within_training),
 )
 
 

@@ -13,9 +13,10 @@ from torch.func import functional_call
 from analyses.core import Context, Result
 
 from . import connectivity, hessian, trajectory
-from .data import load_split
+from .data import DataError
 from .directions import filter_normalized_direction, offset
-from .models import build_model
+from .problem import Problem
+from .problem import load as load_problem
 
 # Shares of the progress bar given to each phase, in order.
 PHASES = {"train": 0.25, "interpolation": 0.05, "hessian": 0.15, "surface": 0.25, "slices": 0.05,
@@ -32,15 +33,16 @@ def _report(ctx: Context, phase: str, done: float, message: str) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of `model` with its parameters replaced by `weights`."""
-    logits = functional_call(model, weights, (x,))
-    loss = nn.functional.cross_entropy(logits, y).item()
-    accuracy = (logits.argmax(dim=1) == y).float().mean().item()
-    return loss, accuracy
+def evaluate(model: nn.Module, weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+             loss=nn.functional.cross_entropy, classification: bool = True) -> tuple[float, float]:
+    """Mean loss and accuracy (NaN unless classifying) of `model` with its parameters replaced by `weights`."""
+    outputs = functional_call(model, weights, (x,))
+    value = loss(outputs, y).item()
+    accuracy = (outputs.argmax(dim=1) == y).float().mean().item() if classification else float("nan")
+    return value, accuracy
 
 
-def train(model: nn.Module, split, params: Mapping[str, Any], seed: int, progress,
+def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: int, progress,
           first_epoch: int = 0) -> tuple[pd.DataFrame, list[dict]]:
     """Train in place from `first_epoch` to params["epochs"]; `progress(epoch, epochs, loss)` after each.
 
@@ -53,17 +55,15 @@ def train(model: nn.Module, split, params: Mapping[str, Any], seed: int, progres
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"])
     device = next(model.parameters()).device
+    split = problem.split
     x, y = split.x_train.to(device), split.y_train.to(device)
-    x_test, y_test = split.x_test.to(device), split.y_test.to(device)
+    data = ((x, y), (split.x_test.to(device), split.y_test.to(device)))
     rows, checkpoints = [], []
 
     def record(epoch: int) -> None:
         weights = dict(model.named_parameters())
         checkpoints.append({name: w.detach().clone() for name, w in weights.items()})
-        train_loss, train_acc = evaluate(model, weights, x, y)
-        test_loss, test_acc = evaluate(model, weights, x_test, y_test)
-        rows.append({"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
-                     "test_loss": test_loss, "test_accuracy": test_acc})
+        rows.append({"epoch": epoch, **_losses(model, weights, data, problem)})
 
     record(first_epoch)
     epochs = params["epochs"]
@@ -73,7 +73,7 @@ def train(model: nn.Module, split, params: Mapping[str, Any], seed: int, progres
         for start in range(0, len(x), params["batch_size"]):
             batch = order[start:start + params["batch_size"]]
             optimizer.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
+            loss = problem.loss(model(x[batch]), y[batch])
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged at epoch {epoch} (loss {loss.item()}); lower 'lr' (now {params['lr']:g})")
@@ -85,33 +85,41 @@ def train(model: nn.Module, split, params: Mapping[str, Any], seed: int, progres
     return pd.DataFrame(rows), checkpoints
 
 
-def _losses(model, weights, data) -> dict[str, float]:
+def _losses(model, weights, data, problem: Problem) -> dict[str, float]:
     (x, y), (x_test, y_test) = data
-    train_loss, train_acc = evaluate(model, weights, x, y)
-    test_loss, test_acc = evaluate(model, weights, x_test, y_test)
+    train_loss, train_acc = evaluate(model, weights, x, y, problem.loss, problem.classification)
+    test_loss, test_acc = evaluate(model, weights, x_test, y_test, problem.loss, problem.classification)
     return {"train_loss": train_loss, "train_accuracy": train_acc, "test_loss": test_loss, "test_accuracy": test_acc}
 
 
-def interpolation(model, start, end, data, points: int) -> pd.DataFrame:
+def recorded(model, problem: Problem, data) -> tuple[pd.DataFrame, list[dict]]:
+    """Curves for checkpoints the user supplied, in place of training (index i is 'epoch' i)."""
+    rows = [{"epoch": i, **_losses(model, weights, data, problem)} for i, weights in enumerate(problem.checkpoints)]
+    return pd.DataFrame(rows), problem.checkpoints
+
+
+def interpolation(model, start, end, data, problem: Problem, points: int) -> pd.DataFrame:
     """Goodfellow et al.'s 1D path theta(alpha) = (1 - alpha) theta_0 + alpha theta_1, a little past both ends."""
     alphas = np.union1d(np.linspace(-0.25, 1.25, points), [0.0, 1.0])
     difference = {name: end[name] - start[name] for name in end}
-    return pd.DataFrame([{"alpha": float(alpha), **_losses(model, offset(start, [(float(alpha), difference)]), data)}
+    return pd.DataFrame([{"alpha": float(alpha), **_losses(model, offset(start, [(float(alpha), difference)]), data,
+                                                           problem)}
                          for alpha in alphas])
 
 
-def surface(model, center, directions, data, xs, ys, ctx: Context, phase: str = "surface") -> pd.DataFrame:
+def surface(model, center, directions, data, problem: Problem, xs, ys, ctx: Context,
+            phase: str = "surface") -> pd.DataFrame:
     """Loss and accuracy on the plane center + a*d1 + b*d2 for a in xs, b in ys."""
     rows = []
     for i, b in enumerate(ys):
         for a in xs:
             weights = offset(center, [(float(a), directions[0]), (float(b), directions[1])])
-            rows.append({"x": float(a), "y": float(b), **_losses(model, weights, data)})
+            rows.append({"x": float(a), "y": float(b), **_losses(model, weights, data, problem)})
         _report(ctx, phase, (i + 1) / len(ys), f"{phase}: row {i + 1}/{len(ys)}")
     return pd.DataFrame(rows)
 
 
-def slices(model, center, data, params, ctx: Context) -> pd.DataFrame:
+def slices(model, center, data, problem: Problem, params, ctx: Context) -> pd.DataFrame:
     """1D slices along several filter-normalized directions, to show how much one picture owes to its seed."""
     coords = np.linspace(-params["grid_range"], params["grid_range"], params["grid_points"])
     cpu_center = {name: w.cpu() for name, w in center.items()}
@@ -122,7 +130,7 @@ def slices(model, center, data, params, ctx: Context) -> pd.DataFrame:
         direction = {n: d.to(device) for n, d in filter_normalized_direction(cpu_center, generator).items()}
         for t in coords:
             rows.append({"seed": params["direction_seed"] + 1 + k, "t": float(t),
-                         **_losses(model, offset(center, [(float(t), direction)]), data)})
+                         **_losses(model, offset(center, [(float(t), direction)]), data, problem)})
         _report(ctx, "slices", (k + 1) / params["slice_seeds"], f"1D slices: direction {k + 1}/{params['slice_seeds']}")
     return pd.DataFrame(rows)
 
@@ -142,21 +150,21 @@ def plane_directions(center, eigen, params) -> list[dict]:
     return [{n: d.to(device) for n, d in filter_normalized_direction(cpu_center, generator).items()} for _ in range(2)]
 
 
-def optimizer_path(model, checkpoints, center, data, params, ctx: Context):
+def optimizer_path(model, checkpoints, center, data, problem: Problem, params, ctx: Context):
     """Li et al.'s section 7: the checkpoints on the PCA plane of (theta_i - theta_T), over the loss on that plane."""
     plane = trajectory.pca_plane(checkpoints)
     steps = list(range(len(checkpoints)))  # epochs: checkpoint i is the weights after epoch i
-    path = trajectory.trajectory_table(plane, checkpoints, steps, lambda w: _losses(model, w, data))
+    path = trajectory.trajectory_table(plane, checkpoints, steps, lambda w: _losses(model, w, data, problem))
     amin, amax, bmin, bmax = trajectory.plane_range(path)
     points = params["grid_points"]
-    grid = surface(model, center, [plane.d1, plane.d2], data, np.linspace(amin, amax, points),
+    grid = surface(model, center, [plane.d1, plane.d2], data, problem, np.linspace(amin, amax, points),
                    np.linspace(bmin, bmax, points), ctx, phase="trajectory")
     return path.rename(columns={"step": "epoch"}), grid, plane.explained_variance_ratio
 
 
-def hessian_summary(model, center, x, y, params, ctx: Context):
+def hessian_summary(model, center, x, y, problem: Problem, params, ctx: Context):
     """Top eigenpairs, trace (with its standard error) and spectral density of the train loss at the solution."""
-    loss_fn = hessian.make_loss_fn(model, x, y)
+    loss_fn = hessian.make_loss_fn(model, x, y, problem.loss)
     weights = {name: w.detach() for name, w in center.items()}
     generator = torch.Generator().manual_seed(params["seed"])
     _report(ctx, "hessian", 0.0, "Hessian: top eigenvalues")
@@ -170,12 +178,12 @@ def hessian_summary(model, center, x, y, params, ctx: Context):
     return eigen, trace, pd.DataFrame({"eigenvalue": grid_values, "density": density})
 
 
-def curvature_check(model, center, directions, grid: pd.DataFrame, x, y) -> pd.DataFrame:
+def curvature_check(model, center, directions, grid: pd.DataFrame, x, y, problem: Problem) -> pd.DataFrame:
     """d^T H d (Hessian-vector products) beside the second difference of the plotted surface along d.
 
     They agree up to O(step^2): a large gap means the picture is too coarse to show the local curvature.
     """
-    loss_fn = hessian.make_loss_fn(model, x, y)
+    loss_fn = hessian.make_loss_fn(model, x, y, problem.loss)
     weights = {name: w.detach() for name, w in center.items()}
     step = float(np.diff(np.sort(grid.x.unique()))[0])
     rows = []
@@ -191,7 +199,7 @@ def curvature_check(model, center, directions, grid: pd.DataFrame, x, y) -> pd.D
     return pd.DataFrame(rows)
 
 
-def mode_connectivity(model, first, checkpoints, split, params, data, device, ctx: Context):
+def mode_connectivity(model, first, checkpoints, problem: Problem, params, data, device, ctx: Context):
     """Train a second network; interpolate to it naively and after weight matching.
 
     With spawn_epoch = 0 the second network starts from its own initialisation (second_seed);
@@ -199,46 +207,41 @@ def mode_connectivity(model, first, checkpoints, split, params, data, device, ct
     only in its batch order from then on (Frankle et al. 2020's instability analysis; the
     optimizer's momentum restarts at the spawn).
     """
-    torch.manual_seed(params["second_seed"])
-    second_model = build_model(params["model"], split.x_train.shape[1], split.n_classes, params["width"],
-                               params["depth"], split.image_shape).to(device)
+    second_model = problem.make_model(params["second_seed"]).to(device)
     spawn = params["spawn_epoch"]
+    if spawn >= len(checkpoints):
+        raise DataError(f"parameter 'spawn_epoch': {spawn} is past the last checkpoint ({len(checkpoints) - 1})")
     if spawn > 0:
         with torch.no_grad():
             for name, p in second_model.named_parameters():
                 p.copy_(checkpoints[spawn][name])
-    train(second_model, split, params, params["second_seed"],
+    train(second_model, problem, params, params["second_seed"],
           lambda e, n, loss: _report(ctx, "connectivity", 0.8 * e / n, f"second network (seed {params['second_seed']}): "
                                                                          f"epoch {e}/{n}"), first_epoch=spawn)
     second = {name: p.detach().clone() for name, p in second_model.named_parameters()}
-    _report(ctx, "connectivity", 0.85, "weight matching")
-    aligned, info = connectivity.weight_matching(model, first, second, seed=params["seed"])
-    aligned = {name: w.to(device=device, dtype=first[name].dtype) for name, w in aligned.items()}
-
     def on_data(weights):
-        return _losses(model, weights, data)
+        return _losses(model, weights, data, problem)
 
     naive = connectivity.interpolate(model, first, second, on_data, points=params["interp_points"])
+    table = naive.rename(columns=lambda c: c if c == "alpha" else f"naive_{c}")
+    _report(ctx, "connectivity", 0.85, "weight matching")
+    try:
+        aligned, info = connectivity.weight_matching(model, first, second, seed=params["seed"])
+    except ValueError as exc:  # an architecture weight matching cannot permute (a custom model, say)
+        return table, {"iterations": 0, "skipped": str(exc)}
+    aligned = {name: w.to(device=device, dtype=first[name].dtype) for name, w in aligned.items()}
     matched = connectivity.interpolate(model, first, aligned, on_data, points=params["interp_points"])
-    table = naive.rename(columns=lambda c: c if c == "alpha" else f"naive_{c}").merge(
-        matched.rename(columns=lambda c: c if c == "alpha" else f"aligned_{c}"), on="alpha")
-    return table, info
+    return table.merge(matched.rename(columns=lambda c: c if c == "alpha" else f"aligned_{c}"), on="alpha"), info
 
 
 def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     ctx.limit_torch_threads()
     device = ctx.torch_device()
-    ctx.report(0.0, "loading data")
-    split = load_split(params["dataset"], params["data_file"], params["test_fraction"], params["seed"])
-    torch.manual_seed(params["seed"])
-    model = build_model(params["model"], split.x_train.shape[1], split.n_classes, params["width"],
-                        params["depth"], split.image_shape).to(device)
+    ctx.report(0.0, "loading data and model")
+    problem = load_problem(params)
+    split = problem.split
+    model = problem.make_model(params["seed"]).to(device)
     initial = {name: p.detach().clone() for name, p in model.named_parameters()}
-
-    history, checkpoints = train(model, split, params, params["seed"],
-                                 lambda e, n, loss: _report(ctx, "train", e / n, f"training: epoch {e}/{n}, "
-                                                                                 f"loss {loss:.3f}"))
-    final = {name: p.detach().clone() for name, p in model.named_parameters()}
 
     # A fixed random subset keeps each surface point cheap; the test set is used whole.
     subset = torch.randperm(len(split.x_train), generator=torch.Generator().manual_seed(params["seed"]))
@@ -246,37 +249,52 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     x_eval, y_eval = split.x_train[subset].to(device), split.y_train[subset].to(device)
     data = ((x_eval, y_eval), (split.x_test.to(device), split.y_test.to(device)))
 
-    _report(ctx, "interpolation", 0.0, "1D interpolation from initial to trained weights")
-    path_1d = interpolation(model, initial, final, data, params["interp_points"])
+    if problem.checkpoints:  # the user's trained weights: no training here
+        history, checkpoints = recorded(model, problem, ((split.x_train.to(device), split.y_train.to(device)),
+                                                         data[1]))
+        checkpoints = [{n: w.to(device) for n, w in c.items()} for c in checkpoints]
+        if len(checkpoints) > 1:
+            initial = checkpoints[0]
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(checkpoints[-1][name])
+    else:
+        history, checkpoints = train(model, problem, params, params["seed"],
+                                     lambda e, n, loss: _report(ctx, "train", e / n, f"training: epoch {e}/{n}, "
+                                                                                     f"loss {loss:.3f}"))
+    final = {name: p.detach().clone() for name, p in model.named_parameters()}
 
-    eigen, (trace, trace_se), spectrum = hessian_summary(model, final, x_eval, y_eval, params, ctx)
+    _report(ctx, "interpolation", 0.0, "1D interpolation from initial to trained weights")
+    path_1d = interpolation(model, initial, final, data, problem, params["interp_points"])
+
+    eigen, (trace, trace_se), spectrum = hessian_summary(model, final, x_eval, y_eval, problem, params, ctx)
     directions = plane_directions(final, eigen, params)
     _report(ctx, "surface", 0.0, "2D surface")
     coords = np.linspace(-params["grid_range"], params["grid_range"], params["grid_points"])
-    grid = surface(model, final, directions, data, coords, coords, ctx)
-    curvature = curvature_check(model, final, directions, grid, x_eval, y_eval)
+    grid = surface(model, final, directions, data, problem, coords, coords, ctx)
+    curvature = curvature_check(model, final, directions, grid, x_eval, y_eval, problem)
     top = pd.DataFrame({"rank": np.arange(1, len(eigen.values) + 1), "eigenvalue": eigen.values,
                         "iterations": eigen.iterations})
-    one_d = slices(model, final, data, params, ctx)
-    path, path_grid, explained = optimizer_path(model, checkpoints, final, data, params, ctx)
+    one_d = slices(model, final, data, problem, params, ctx)
+    if len(checkpoints) > 1:
+        path, path_grid, explained = optimizer_path(model, checkpoints, final, data, problem, params, ctx)
+    else:  # a single checkpoint has no path to draw
+        path, path_grid, explained = None, None, None
 
     _report(ctx, "connectivity", 0.0, "mode connectivity: second network")
-    connect, matching = mode_connectivity(model, final, checkpoints, split, params, data, device, ctx)
+    connect, matching = mode_connectivity(model, final, checkpoints, problem, params, data, device, ctx)
 
     center = grid.loc[(grid.x.abs() + grid.y.abs()).idxmin()]
     inside = path_1d[(path_1d.alpha >= 0) & (path_1d.alpha <= 1)]
     goodfellow = connectivity.barriers(inside.alpha, inside.train_loss)
     naive = connectivity.barriers(connect.alpha, connect.naive_train_loss)
-    aligned = connectivity.barriers(connect.alpha, connect.aligned_train_loss)
     last = history.iloc[-1]
     metrics = {
         "n_parameters": int(sum(w.numel() for w in final.values())),
         "n_train": int(len(split.x_train)),
         "n_test": int(len(split.x_test)),
         "final_train_loss": float(last.train_loss),
-        "final_train_accuracy": float(last.train_accuracy),
         "final_test_loss": float(last.test_loss),
-        "final_test_accuracy": float(last.test_accuracy),
         "center_train_loss": float(center.train_loss),
         "center_test_loss": float(center.test_loss),
         "surface_min_train_loss": float(grid.train_loss.min()),
@@ -287,14 +305,19 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         "hessian_trace": float(trace),
         "hessian_trace_stderr": float(trace_se),
         "barrier_naive": naive["barrier_mean"],
-        "barrier_aligned": aligned["barrier_mean"],
         "barrier_naive_linear": naive["barrier_linear"],
-        "barrier_aligned_linear": aligned["barrier_linear"],
-        "weight_matching_iterations": int(matching["iterations"]),
-        "trajectory_explained_variance": float(sum(explained)),
-        "trajectory_max_relative_residual": float(path.relative_residual.max()),
     }
+    if problem.classification:
+        metrics.update(final_train_accuracy=float(last.train_accuracy), final_test_accuracy=float(last.test_accuracy))
+    if "aligned_train_loss" in connect:
+        aligned = connectivity.barriers(connect.alpha, connect.aligned_train_loss)
+        metrics.update(barrier_aligned=aligned["barrier_mean"], barrier_aligned_linear=aligned["barrier_linear"],
+                       weight_matching_iterations=int(matching["iterations"]))
     tables = {"training": history, "interpolation": path_1d, "surface": grid, "slices": one_d,
               "hessian_top": top, "hessian_spectrum": spectrum, "curvature_check": curvature,
-              "trajectory": path, "trajectory_surface": path_grid, "mode_connectivity": connect}
+              "mode_connectivity": connect}
+    if path is not None:
+        metrics.update(trajectory_explained_variance=float(sum(explained)),
+                       trajectory_max_relative_residual=float(path.relative_residual.max()))
+        tables.update(trajectory=path, trajectory_surface=path_grid)
     return Result(metrics=metrics, tables=tables, provenance={"device": device, "torch_threads": torch.get_num_threads()})

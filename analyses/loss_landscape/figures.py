@@ -20,7 +20,7 @@ def training_curves(result: Result) -> go.Figure:
     fig = go.Figure()
     fig.add_scatter(x=history.epoch, y=history.train_loss, mode="lines", name="train")
     fig.add_scatter(x=history.epoch, y=history.test_loss, mode="lines", name="test")
-    fig.update_layout(title="Training curves", xaxis_title="epoch", yaxis_title="cross-entropy loss")
+    fig.update_layout(title="Training curves", xaxis_title="epoch", yaxis_title="loss")
     return fig
 
 
@@ -34,7 +34,7 @@ def interpolation(result: Result) -> go.Figure:
         fig.add_vline(x=alpha, line_dash="dot", line_color="grey", line_width=1, annotation_text=label)
     fig.update_layout(title="1D interpolation, initial to trained weights",
                       xaxis_title="α  (0 = initial, 1 = trained)",
-                      yaxis_title="cross-entropy loss")
+                      yaxis_title="loss")
     return fig
 
 
@@ -115,8 +115,9 @@ def mode_connectivity(result: Result) -> go.Figure:
     fig = go.Figure()
     fig.add_scatter(x=table.alpha, y=table.naive_train_loss, mode="lines+markers",
                     name=f"naive (barrier {metrics['barrier_naive']:.3f})")
-    fig.add_scatter(x=table.alpha, y=table.aligned_train_loss, mode="lines+markers",
-                    name=f"weight-matched (barrier {metrics['barrier_aligned']:.3f})")
+    if "aligned_train_loss" in table:  # absent for architectures weight matching cannot permute
+        fig.add_scatter(x=table.alpha, y=table.aligned_train_loss, mode="lines+markers",
+                        name=f"weight-matched (barrier {metrics['barrier_aligned']:.3f})")
     fig.update_layout(title="Linear mode connectivity to a second network", xaxis_title="α  (0 = this network, "
                       "1 = second network)", yaxis_title="train loss")
     return fig
@@ -144,7 +145,7 @@ def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Fig
         "contour_test": contour(result, "test", params),
         "surface_3d": surface_3d(result, params),
         "slices": slices(result),
-        "optimizer_path": optimizer_path(result, params),
+        **({"optimizer_path": optimizer_path(result, params)} if "trajectory" in result.tables else {}),
         "mode_connectivity": mode_connectivity(result),
         "hessian_spectrum": hessian_spectrum(result),
     }

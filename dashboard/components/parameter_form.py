@@ -13,7 +13,9 @@ from typing import Any
 
 import streamlit as st
 
-from analyses.core import Analysis, Bool, Choice, Float, InputFile, Int, ModelId, ParameterError
+import os
+
+from analyses.core import Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError
 from dashboard.backend import result_store
 
 
@@ -32,6 +34,23 @@ def _values_key(analysis: Analysis) -> str:
     return f"_values.{analysis.name}"
 
 
+CUSTOM_CODE_ENV = "LABSCOPE_ALLOW_CUSTOM_CODE"
+
+
+def custom_code_allowed() -> bool:
+    """Whether browser users may make this server import code by name (its owner's choice)."""
+    return os.environ.get(CUSTOM_CODE_ENV, "") == "1"
+
+
+def _check_custom_code(analysis: Analysis, values: dict[str, Any]) -> None:
+    if custom_code_allowed():
+        return
+    for p in analysis.spec:
+        if isinstance(p, CallableRef) and values.get(p.name):
+            raise ParameterError(f"parameter '{p.name}': importing code by name is off on this server; "
+                                 f"start it with {CUSTOM_CODE_ENV}=1 to allow it, or use the CLI")
+
+
 def _from_link(analysis: Analysis) -> tuple[str, dict[str, Any]] | None:
     """Parameters in the URL, validated; a bad link is reported and ignored."""
     query = {k: v for k, v in st.query_params.to_dict().items() if k in analysis.spec.names or k == "preset"}
@@ -39,7 +58,9 @@ def _from_link(analysis: Analysis) -> tuple[str, dict[str, Any]] | None:
         return None
     preset = query.pop("preset", "default")
     try:
-        return preset, analysis.params(preset, query)
+        values = analysis.params(preset, query)
+        _check_custom_code(analysis, values)
+        return preset, values
     except ParameterError as exc:
         st.warning(f"The link's parameters were ignored: {exc}")
         return None
@@ -92,6 +113,10 @@ def _widget(analysis: Analysis, p) -> Any:
         return path
     if isinstance(p, ModelId):
         return st.text_input(**common)
+    if isinstance(p, CallableRef):
+        allowed = custom_code_allowed()
+        help_text = (p.help or "") + ("" if allowed else f" Off on this server: start it with {CUSTOM_CODE_ENV}=1.")
+        return st.text_input(label=p.title, key=key, help=help_text, disabled=not allowed)
     raise TypeError(f"no widget for {type(p).__name__}")
 
 
@@ -122,6 +147,7 @@ def render(analysis: Analysis) -> FormState:
     if submitted:
         try:
             values = analysis.spec.validate(raw)
+            _check_custom_code(analysis, values)
         except ParameterError as exc:
             sidebar.error(str(exc))
             return FormState(values, st.session_state[preset_key], None)

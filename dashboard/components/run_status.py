@@ -82,8 +82,9 @@ def _badge(outcome: Outcome) -> None:
 
 
 def metrics(outcome: Outcome, shown: Mapping[str, str], formats: Mapping[str, str] | None = None) -> None:
-    """A row of headline numbers; `shown` maps metric names to labels."""
+    """A row of headline numbers; `shown` maps metric names to labels (metrics a result lacks are skipped)."""
     formats = formats or {}
+    shown = {name: label for name, label in shown.items() if name in outcome.result.metrics}
     columns = st.columns(len(shown))
     for column, (name, label) in zip(columns, shown.items()):
         value = outcome.result.metrics[name]

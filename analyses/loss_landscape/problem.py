@@ -1,0 +1,47 @@
+"""What the landscape is computed for: data, a model factory, a loss, and optional checkpoints.
+
+Built-in problems come from `data.py` and `models.py`; a user's own comes from a
+`module:function` factory (see `custom.py`). Everything downstream (training, surfaces,
+Hessian, trajectory, connectivity) only sees a Problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+from .data import Split, load_split
+from .models import build_model
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Problem:
+    split: Split
+    make_model: Callable[[int], nn.Module]  # seed -> a freshly initialised model
+    loss: Loss = nn.functional.cross_entropy
+    classification: bool = True  # report accuracy (argmax of the outputs against integer labels)
+    checkpoints: list[dict] = field(default_factory=list)  # trained weights given by the user, in order
+
+
+def builtin(params: Mapping[str, Any]) -> Problem:
+    split = load_split(params["dataset"], params["data_file"], params["test_fraction"], params["seed"])
+
+    def make_model(seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return build_model(params["model"], split.x_train.shape[1], split.n_classes, params["width"],
+                           params["depth"], split.image_shape)
+
+    return Problem(split, make_model)
+
+
+def load(params: Mapping[str, Any]) -> Problem:
+    if params["model"] == "custom":
+        from .custom import custom_problem
+
+        return custom_problem(params["custom_model"], params["checkpoint"], params["seed"])
+    return builtin(params)
