@@ -71,7 +71,7 @@ def test_home_to_loss_landscape_smoke_run_and_export(server, browser):
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
     page.get_by_role("option", name="smoke").click()
-    sidebar.get_by_role("button", name="Run").click()
+    sidebar.get_by_role("button", name="Run", exact=True).click()
     page.locator(".js-plotly-plot").nth(8).wait_for()
     page.get_by_text("Computed in").wait_for()
     assert page.locator(".js-plotly-plot").count() == 9
@@ -102,4 +102,4 @@ def test_a_long_run_can_be_cancelled(server, browser):
     page.get_by_role("button", name="Cancel run").click()
     page.get_by_text("Run cancelled").wait_for()
     assert page.locator(".js-plotly-plot").count() == 0
-    page.get_by_test_id("stSidebar").get_by_role("button", name="Run").wait_for()  # the page is usable again
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).wait_for()  # the page is usable again

@@ -290,3 +290,15 @@ def test_checkpoints_are_never_unpickled(tmp_path):
     torch.save({"0.weight": torch.zeros(3, 3)}, wrong)
     with pytest.raises(DataError, match=r"does not fit the model: missing \['0.bias'"):
         compute({**params, "checkpoint": str(wrong)}, Context(device="cpu"))
+
+
+def test_teacher_student_regression_and_modular_arithmetic():
+    teacher = compute(ANALYSIS.params("smoke", {"dataset": "teacher", "epochs": 30, "lr": 0.02, "grid_points": 5}),
+                      Context(device="cpu"))
+    history = teacher.tables["training"]
+    assert history.train_loss.iloc[-1] < history.train_loss.iloc[0] / 5  # squared error falls
+    assert "final_test_accuracy" not in teacher.metrics and history.train_accuracy.isna().all()
+    modular = compute(ANALYSIS.params("smoke", {"dataset": "modular", "epochs": 30, "optimizer": "adam", "lr": 0.01,
+                                                "batch_size": 16, "grid_points": 5}), Context(device="cpu"))
+    assert modular.metrics["n_train"] + modular.metrics["n_test"] == 23 * 23
+    assert modular.metrics["final_train_accuracy"] > 0.9  # memorised; generalising takes weight decay and time

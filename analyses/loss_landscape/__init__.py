@@ -38,9 +38,11 @@ def _spawn_within_training(p):
 
 SPEC = ParamSpec(
     params=(
-        Choice("dataset", "digits", choices=("digits", "moons", "csv"),
+        Choice("dataset", "digits", choices=("digits", "moons", "teacher", "modular", "csv"),
                help="digits: scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes). "
-                    "moons: two interleaving half-circles with noise (2 classes). csv: your own table."),
+                    "moons: two interleaving half-circles with noise (2 classes). teacher: regression on the "
+                    "outputs of a random two-layer tanh teacher (16 inputs, squared error). modular: (a + b) mod 23 "
+                    "from one-hot a and b (529 pairs, 23 classes). csv: your own table."),
         InputFile("data_file", None, suffixes=(".csv",), label="Data file (CSV)",
                   help="Used when dataset=csv: numeric feature columns and an integer or text 'label' column."),
         Choice("model", "mlp", choices=("mlp", "cnn", "custom"),
@@ -55,8 +57,11 @@ SPEC = ParamSpec(
                        "the model is trained here with the settings below."),
         Int("width", 64, min=4, max=256, step=4, help="Hidden units per layer (MLP) or channels of the first conv (CNN)."),
         Int("depth", 2, min=1, max=4, help="Number of hidden layers (MLP) or conv layers (CNN)."),
-        Choice("optimizer", "sgd", choices=("sgd", "adam"), help="SGD uses momentum 0.9, as in Li et al."),
+        Choice("optimizer", "sgd", choices=("sgd", "adam"),
+               help="SGD uses momentum 0.9, as in Li et al.; adam is AdamW (decoupled weight decay)."),
         Float("lr", 0.05, min=1e-4, max=1.0, log=True, label="Learning rate"),
+        Float("weight_decay", 0.0, min=0.0, max=2.0, step=0.01, label="Weight decay",
+              help="L2 penalty for SGD; decoupled weight decay for Adam (AdamW)."),
         Int("batch_size", 64, min=8, max=1024, step=8, label="Batch size"),
         Int("epochs", 30, min=1, max=200, help="Passes over the training set."),
         Float("test_fraction", 0.25, min=0.1, max=0.5, step=0.05, label="Test fraction",
@@ -82,6 +87,8 @@ SPEC = ParamSpec(
             help="How many of the largest-magnitude Hessian eigenvalues to find (power iteration with deflation)."),
         Int("hessian_samples", 64, min=4, max=1000, label="Hessian: trace samples",
             help="Rademacher vectors for Hutchinson's trace estimate; its standard error shrinks as 1/sqrt(samples)."),
+        Int("hessian_runs", 3, min=1, max=10, label="Hessian: runs",
+            help="Repeat the eigenvalue and trace estimates from this many random starts to show their spread."),
         Int("lanczos_steps", 40, min=5, max=200, label="Hessian: Lanczos steps",
             help="Steps of stochastic Lanczos quadrature for the eigenvalue density (2 runs)."),
         Int("second_seed", 1, min=0, max=10_000, label="Second network's seed",
@@ -126,10 +133,13 @@ ANALYSIS = Analysis(
     figures=_figures,
     presets={
         "smoke": {"epochs": 5, "width": 32, "depth": 1, "grid_points": 11, "interp_points": 11, "eval_samples": 500,
-                  "hessian_top_k": 1, "hessian_samples": 8, "lanczos_steps": 10, "slice_seeds": 3},
+                  "hessian_top_k": 1, "hessian_samples": 8, "hessian_runs": 2, "lanczos_steps": 10, "slice_seeds": 3},
         "default": {},
         "cnn": {"model": "cnn", "width": 16, "depth": 2, "epochs": 15, "lr": 0.02, "grid_points": 25},
         "moons": {"dataset": "moons", "width": 32, "depth": 2, "epochs": 60, "lr": 0.1},
+        "teacher": {"dataset": "teacher", "width": 32, "depth": 2, "epochs": 60, "lr": 0.02},
+        "modular": {"dataset": "modular", "width": 128, "depth": 1, "epochs": 200, "optimizer": "adam",
+                    "lr": 0.01, "weight_decay": 0.5, "test_fraction": 0.3, "batch_size": 16},
     },
     summary="Train a small network, then plot its training curves, the 1D path from initial to trained weights, "
             "the 2D loss surface around the solution along random filter-normalized directions, the Hessian's "

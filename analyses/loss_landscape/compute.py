@@ -51,9 +51,10 @@ def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: i
     """
     generator = torch.Generator().manual_seed(seed)
     if params["optimizer"] == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=params["lr"], momentum=0.9)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"])
+        optimizer = torch.optim.SGD(model.parameters(), lr=params["lr"], momentum=0.9,
+                                    weight_decay=params["weight_decay"])
+    else:  # AdamW: decoupled weight decay, which is what lets modular addition generalise
+        optimizer = torch.optim.AdamW(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
     device = next(model.parameters()).device
     split = problem.split
     x, y = split.x_train.to(device), split.y_train.to(device)
@@ -163,19 +164,28 @@ def optimizer_path(model, checkpoints, center, data, problem: Problem, params, c
 
 
 def hessian_summary(model, center, x, y, problem: Problem, params, ctx: Context):
-    """Top eigenpairs, trace (with its standard error) and spectral density of the train loss at the solution."""
+    """Top eigenpairs, trace and spectral density of the train loss at the solution.
+
+    The eigenvalues and the trace are estimated `hessian_runs` times from different random
+    starts; the run-to-run spread says how far to trust them. The first run's eigenvectors
+    serve as the Hessian directions of the surface.
+    """
     loss_fn = hessian.make_loss_fn(model, x, y, problem.loss)
     weights = {name: w.detach() for name, w in center.items()}
-    generator = torch.Generator().manual_seed(params["seed"])
-    _report(ctx, "hessian", 0.0, "Hessian: top eigenvalues")
     k = max(params["hessian_top_k"], 2 if params["directions"] == "hessian" else 1)
-    eigen = hessian.top_eigenpairs(loss_fn, weights, k=k, generator=generator)
-    _report(ctx, "hessian", 0.5, "Hessian: trace")
-    trace = hessian.hutchinson_trace(loss_fn, weights, samples=params["hessian_samples"], generator=generator)
+    runs, rows = params["hessian_runs"], []
+    for run in range(runs):
+        generator = torch.Generator().manual_seed(params["seed"] + run)
+        _report(ctx, "hessian", 0.7 * run / runs, f"Hessian: run {run + 1}/{runs}, top eigenvalues")
+        found = hessian.top_eigenpairs(loss_fn, weights, k=k, generator=generator)
+        eigen = found if run == 0 else eigen
+        trace, trace_se = hessian.hutchinson_trace(loss_fn, weights, samples=params["hessian_samples"],
+                                                   generator=generator)
+        rows.append({"run": run + 1, "top_eigenvalue": found.values[0], "trace": trace, "trace_stderr": trace_se})
     _report(ctx, "hessian", 0.7, "Hessian: spectral density")
     grid_values, density = hessian.lanczos_density(loss_fn, weights, steps=params["lanczos_steps"], runs=2,
-                                                   generator=generator)
-    return eigen, trace, pd.DataFrame({"eigenvalue": grid_values, "density": density})
+                                                   generator=torch.Generator().manual_seed(params["seed"]))
+    return eigen, pd.DataFrame(rows), pd.DataFrame({"eigenvalue": grid_values, "density": density})
 
 
 def curvature_check(model, center, directions, grid: pd.DataFrame, x, y, problem: Problem) -> pd.DataFrame:
@@ -267,7 +277,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     _report(ctx, "interpolation", 0.0, "1D interpolation from initial to trained weights")
     path_1d = interpolation(model, initial, final, data, problem, params["interp_points"])
 
-    eigen, (trace, trace_se), spectrum = hessian_summary(model, final, x_eval, y_eval, problem, params, ctx)
+    eigen, hessian_runs, spectrum = hessian_summary(model, final, x_eval, y_eval, problem, params, ctx)
     directions = plane_directions(final, eigen, params)
     _report(ctx, "surface", 0.0, "2D surface")
     coords = np.linspace(-params["grid_range"], params["grid_range"], params["grid_points"])
@@ -301,9 +311,10 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         "surface_max_train_loss": float(grid.train_loss.max()),
         "surface_mean_rise": float(grid.train_loss.mean() - center.train_loss),
         "interpolation_barrier": goodfellow["barrier_linear"],
-        "hessian_top_eigenvalue": float(top.eigenvalue.iloc[0]),
-        "hessian_trace": float(trace),
-        "hessian_trace_stderr": float(trace_se),
+        "hessian_top_eigenvalue": float(hessian_runs.top_eigenvalue.mean()),
+        "hessian_top_eigenvalue_sd": float(hessian_runs.top_eigenvalue.std(ddof=0)),
+        "hessian_trace": float(hessian_runs.trace.mean()),
+        "hessian_trace_sd": float(hessian_runs.trace.std(ddof=0)),
         "barrier_naive": naive["barrier_mean"],
         "barrier_naive_linear": naive["barrier_linear"],
     }
@@ -314,7 +325,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         metrics.update(barrier_aligned=aligned["barrier_mean"], barrier_aligned_linear=aligned["barrier_linear"],
                        weight_matching_iterations=int(matching["iterations"]))
     tables = {"training": history, "interpolation": path_1d, "surface": grid, "slices": one_d,
-              "hessian_top": top, "hessian_spectrum": spectrum, "curvature_check": curvature,
+              "hessian_top": top, "hessian_runs": hessian_runs, "hessian_spectrum": spectrum, "curvature_check": curvature,
               "mode_connectivity": connect}
     if path is not None:
         metrics.update(trajectory_explained_variance=float(sum(explained)),

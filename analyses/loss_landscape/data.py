@@ -21,7 +21,7 @@ class Split:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
-    n_classes: int
+    n_classes: int  # number of outputs: classes, or target dimensions for regression
     image_shape: tuple[int, int] | None  # (height, width) when the features are an image
 
 
@@ -37,6 +37,24 @@ def _moons(seed: int) -> tuple[np.ndarray, np.ndarray, None]:
 
     x, y = make_moons(n_samples=1500, noise=0.2, random_state=seed)
     return x.astype(np.float32), y.astype(np.int64), None
+
+
+def _teacher(seed: int, n: int = 1000, dim: int = 16, hidden: int = 8) -> tuple[np.ndarray, np.ndarray, None]:
+    """Teacher-student regression: targets from a fixed random two-layer tanh network plus noise."""
+    rng = np.random.default_rng(seed)
+    w1, w2 = rng.normal(size=(dim, hidden)) / np.sqrt(dim), rng.normal(size=(hidden, 1)) / np.sqrt(hidden)
+    x = rng.normal(size=(n, dim))
+    y = np.tanh(x @ w1) @ w2 + 0.05 * rng.normal(size=(n, 1))
+    return x.astype(np.float32), y.astype(np.float32), None
+
+
+def _modular(p: int = 23) -> tuple[np.ndarray, np.ndarray, None]:
+    """Modular addition (a + b) mod p for all p^2 pairs, inputs one-hot(a) and one-hot(b) side by side."""
+    a, b = np.divmod(np.arange(p * p), p)
+    x = np.zeros((p * p, 2 * p), dtype=np.float32)
+    x[np.arange(p * p), a] = 1.0
+    x[np.arange(p * p), p + b] = 1.0
+    return x, ((a + b) % p).astype(np.int64), None
 
 
 def read_csv_dataset(path: str) -> tuple[np.ndarray, np.ndarray, None]:
@@ -75,6 +93,10 @@ def load_split(dataset: str, data_file: str | None, test_fraction: float, seed: 
         x, y, shape = _digits()
     elif dataset == "moons":
         x, y, shape = _moons(seed)
+    elif dataset == "teacher":
+        x, y, shape = _teacher(seed)
+    elif dataset == "modular":
+        x, y, shape = _modular()
     elif dataset == "csv":
         x, y, shape = read_csv_dataset(data_file)
     else:
@@ -82,8 +104,10 @@ def load_split(dataset: str, data_file: str | None, test_fraction: float, seed: 
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = max(1, int(round(test_fraction * len(x))))
     test, train = order[:n_test], order[n_test:]
-    mean, std = x[train].mean(axis=0), x[train].std(axis=0)
-    std[std == 0] = 1.0
-    x = (x - mean) / std
+    if dataset != "modular":  # one-hot codes stay as they are
+        mean, std = x[train].mean(axis=0), x[train].std(axis=0)
+        std[std == 0] = 1.0
+        x = (x - mean) / std
+    outputs = y.shape[1] if y.dtype.kind == "f" else int(y.max()) + 1
     return Split(torch.from_numpy(x[train]), torch.from_numpy(y[train]), torch.from_numpy(x[test]),
-                 torch.from_numpy(y[test]), int(y.max()) + 1, shape)
+                 torch.from_numpy(y[test]), outputs, shape)

@@ -129,7 +129,9 @@ def hessian_spectrum(result: Result) -> go.Figure:
     fig.add_scatter(x=spectrum.eigenvalue, y=spectrum.density, mode="lines", name="density (SLQ)")
     fig.add_scatter(x=top.eigenvalue, y=np.full(len(top), spectrum.density.max()), mode="markers",
                     marker=dict(symbol="triangle-down"), name="top eigenvalues (power iteration)")
-    fig.update_layout(title=f"Hessian eigenvalue density (trace {result.metrics['hessian_trace']:.3g})",
+    metrics = result.metrics
+    fig.update_layout(title=f"Hessian eigenvalue density (trace {metrics['hessian_trace']:.3g} "
+                            f"± {metrics['hessian_trace_sd']:.2g} over runs)",
                       xaxis_title="eigenvalue", yaxis_title="density")
     # Log scale shows the small outlying eigenvalues beside the bulk; six decades keep the Gaussian tails off.
     top_density = float(np.log10(spectrum.density.max()))

@@ -36,6 +36,8 @@ def builtin(params: Mapping[str, Any]) -> Problem:
         return build_model(params["model"], split.x_train.shape[1], split.n_classes, params["width"],
                            params["depth"], split.image_shape)
 
+    if split.y_train.is_floating_point():  # regression (teacher-student): squared error, no accuracy
+        return Problem(split, make_model, loss=nn.functional.mse_loss, classification=False)
     return Problem(split, make_model)
 
 

@@ -32,4 +32,8 @@ if outcome is not None:
                "products beside the second difference of the surface at its grid step. They agree as the grid "
                "gets finer; a large gap means the picture is too coarse to show the local curvature.")
     st.dataframe(outcome.result.tables["curvature_check"], hide_index=True)
+    st.subheader("Hessian estimates, run by run")
+    st.caption("Top eigenvalue (power iteration) and trace (Hutchinson, with its standard error) from different "
+               "random starts: their spread is the estimates' own uncertainty.")
+    st.dataframe(outcome.result.tables["hessian_runs"], hide_index=True)
     export_panel.render(outcome, style)
