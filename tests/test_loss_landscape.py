@@ -302,3 +302,33 @@ def test_teacher_student_regression_and_modular_arithmetic():
                                                 "batch_size": 16, "grid_points": 5}), Context(device="cpu"))
     assert modular.metrics["n_train"] + modular.metrics["n_test"] == 23 * 23
     assert modular.metrics["final_train_accuracy"] > 0.9  # memorised; generalising takes weight decay and time
+
+
+def test_norm_layer_policy_is_visible_and_leaves_the_model_alone():
+    from analyses.loss_landscape.compute import evaluate
+    from analyses.loss_landscape.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("mlp", 5, 3, 8, 2, norm="batch")
+    x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+    model.train()
+    for _ in range(100):  # running statistics converge to those of x (momentum 0.1)
+        model(x)
+    model.eval()
+    before = {n: b.clone() for n, b in model.named_buffers()}
+    weights = {n: p.detach() for n, p in model.named_parameters()}
+    assert evaluate(model, weights, x, y, norm_policy="eval")[0] == pytest.approx(
+        evaluate(model, weights, x, y, norm_policy="recompute")[0], rel=2e-2)  # same statistics (up to n/(n-1))
+    kept = evaluate(model, weights, 10 * x + 5.0, y, norm_policy="eval")
+    fresh = evaluate(model, weights, 10 * x + 5.0, y, norm_policy="recompute")
+    assert abs(kept[0] - fresh[0]) > 0.05  # other inputs: the two policies disagree
+    assert all(torch.equal(before[n], b) for n, b in model.named_buffers())  # running statistics untouched
+    assert not model.training
+
+    results = {policy: compute(ANALYSIS.params("smoke", {"norm": "batch", "norm_policy": policy, "grid_points": 5}),
+                               Context(device="cpu")) for policy in ("eval", "recompute")}
+    for result in results.values():
+        assert result.metrics["center_test_loss"] == pytest.approx(result.metrics["final_test_loss"], rel=1e-6)
+        assert "barrier_aligned" not in result.metrics  # weight matching does not permute through batch norm
+    assert results["eval"].metrics["surface_mean_rise"] != pytest.approx(
+        results["recompute"].metrics["surface_mean_rise"], rel=1e-3)

@@ -56,6 +56,12 @@ SPEC = ParamSpec(
                        "{'checkpoints': [...]} for the optimizer path. Read with weights_only=True. Without it, "
                        "the model is trained here with the settings below."),
         Int("width", 64, min=4, max=256, step=4, help="Hidden units per layer (MLP) or channels of the first conv (CNN)."),
+        Choice("norm", "none", choices=("none", "batch"), label="Norm layers",
+               help="batch: batch norm after every hidden layer. Its scale and shift get a zero direction "
+                    "(one-dimensional parameters), as in Li et al."),
+        Choice("norm_policy", "eval", choices=("eval", "recompute"), label="Norm statistics on the surface",
+               help="How norm layers evaluate perturbed weights: eval keeps the statistics from training; "
+                    "recompute uses the statistics of the evaluation batch at every point."),
         Int("depth", 2, min=1, max=4, help="Number of hidden layers (MLP) or conv layers (CNN)."),
         Choice("optimizer", "sgd", choices=("sgd", "adam"),
                help="SGD uses momentum 0.9, as in Li et al.; adam is AdamW (decoupled weight decay)."),

@@ -34,9 +34,22 @@ def _report(ctx: Context, phase: str, done: float, message: str) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             loss=nn.functional.cross_entropy, classification: bool = True) -> tuple[float, float]:
-    """Mean loss and accuracy (NaN unless classifying) of `model` with its parameters replaced by `weights`."""
-    outputs = functional_call(model, weights, (x,))
+             loss=nn.functional.cross_entropy, classification: bool = True,
+             norm_policy: str = "eval") -> tuple[float, float]:
+    """Mean loss and accuracy (NaN unless classifying) of `model` with its parameters replaced by `weights`.
+
+    With norm_policy="recompute", norm layers use the statistics of this batch (train mode) on copies of
+    their buffers, so the model's own running statistics are never changed.
+    """
+    if norm_policy == "recompute" and any(True for _ in model.buffers()):
+        buffers = {name: b.clone() for name, b in model.named_buffers()}
+        model.train()
+        try:
+            outputs = functional_call(model, {**weights, **buffers}, (x,))
+        finally:
+            model.eval()
+    else:
+        outputs = functional_call(model, weights, (x,))
     value = loss(outputs, y).item()
     accuracy = (outputs.argmax(dim=1) == y).float().mean().item() if classification else float("nan")
     return value, accuracy
@@ -88,8 +101,9 @@ def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: i
 
 def _losses(model, weights, data, problem: Problem) -> dict[str, float]:
     (x, y), (x_test, y_test) = data
-    train_loss, train_acc = evaluate(model, weights, x, y, problem.loss, problem.classification)
-    test_loss, test_acc = evaluate(model, weights, x_test, y_test, problem.loss, problem.classification)
+    train_loss, train_acc = evaluate(model, weights, x, y, problem.loss, problem.classification, problem.norm_policy)
+    test_loss, test_acc = evaluate(model, weights, x_test, y_test, problem.loss, problem.classification,
+                                   problem.norm_policy)
     return {"train_loss": train_loss, "train_accuracy": train_acc, "test_loss": test_loss, "test_accuracy": test_acc}
 
 

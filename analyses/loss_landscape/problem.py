@@ -26,6 +26,9 @@ class Problem:
     loss: Loss = nn.functional.cross_entropy
     classification: bool = True  # report accuracy (argmax of the outputs against integer labels)
     checkpoints: list[dict] = field(default_factory=list)  # trained weights given by the user, in order
+    # How norm layers evaluate a perturbed network: with the statistics kept from training ("eval"), or
+    # with statistics recomputed from the evaluation batch at every point ("recompute").
+    norm_policy: str = "eval"
 
 
 def builtin(params: Mapping[str, Any]) -> Problem:
@@ -34,16 +37,19 @@ def builtin(params: Mapping[str, Any]) -> Problem:
     def make_model(seed: int) -> nn.Module:
         torch.manual_seed(seed)
         return build_model(params["model"], split.x_train.shape[1], split.n_classes, params["width"],
-                           params["depth"], split.image_shape)
+                           params["depth"], split.image_shape, norm=params["norm"])
 
+    policy = params["norm_policy"]
     if split.y_train.is_floating_point():  # regression (teacher-student): squared error, no accuracy
-        return Problem(split, make_model, loss=nn.functional.mse_loss, classification=False)
-    return Problem(split, make_model)
+        return Problem(split, make_model, loss=nn.functional.mse_loss, classification=False, norm_policy=policy)
+    return Problem(split, make_model, norm_policy=policy)
 
 
 def load(params: Mapping[str, Any]) -> Problem:
     if params["model"] == "custom":
         from .custom import custom_problem
 
-        return custom_problem(params["custom_model"], params["checkpoint"], params["seed"])
+        problem = custom_problem(params["custom_model"], params["checkpoint"], params["seed"])
+        problem.norm_policy = params["norm_policy"]
+        return problem
     return builtin(params)
