@@ -79,7 +79,7 @@ def test_bad_parameters_exit_nonzero_naming_the_parameter(tmp_path, args, messag
 
 def test_unknown_analysis(tmp_path):
     out = labscope("run", "no_such_thing", "--out", str(tmp_path), cache=tmp_path)
-    assert out.returncode == 2 and "unknown analysis 'no_such_thing'; known: loss_landscape" in out.stderr
+    assert out.returncode == 2 and "unknown analysis 'no_such_thing'; known: landscape_phases, loss_landscape" in out.stderr
 
 
 def test_bad_data_file_is_an_error_not_a_crash(tmp_path):

@@ -36,6 +36,25 @@ class Context:
     device: str = "auto"
     on_progress: ProgressCallback | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    # Set by the runner: where `cached` keeps sub-results, and under which analysis and code version.
+    store: Any = None
+    scope: str = ""
+
+    def cached(self, kind: str, params: Mapping[str, Any], compute: Callable[[], "Result"]) -> "Result":
+        """A sub-computation with its own cache entry (one cell of a grid, say).
+
+        A grid that is extended, cancelled half-way or rerun never recomputes a finished part.
+        Without a store (a bare Context in a test), it just computes.
+        """
+        if self.store is None:
+            return compute()
+        from .cache import cache_key
+        from .params import canonical_json
+
+        name = f"{self.scope.split('@')[0]}.{kind}"
+        key = cache_key(name, self.scope, {"kind": kind, "params": dict(params)})
+        canonical_json(params)  # sub-results are keyed by plain JSON values only
+        return self.store.get_or_compute(name, key, compute).result
 
     def report(self, fraction: float, message: str = "") -> None:
         if self.cancel_event.is_set():

@@ -103,7 +103,8 @@ def run(
     store = store or CacheStore()
     key_params = analysis.spec.key_params(values)
     key = cache_key(analysis.name, analysis.code_version, key_params)
-    ctx = Context(device=device, on_progress=on_progress, cancel_event=cancel_event or threading.Event())
+    ctx = Context(device=device, on_progress=on_progress, cancel_event=cancel_event or threading.Event(),
+                  store=store, scope=f"{analysis.name}@{analysis.code_version}")
     compute_values = analysis.spec.compute_params(values)
 
     def compute() -> Result:

@@ -27,3 +27,4 @@ def generic_page(name: str) -> None:
     st.dataframe({"metric": list(outcome.result.metrics), "value": list(outcome.result.metrics.values())})
     figures.grid(outcome, [[n] for n in outcome.figures()], style)
     export_panel.render(outcome, style)
+

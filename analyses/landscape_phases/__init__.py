@@ -1,0 +1,85 @@
+"""Loss-landscape phases: a grid over width and learning rate, with sharpness, connectivity and similarity per cell.
+
+This module only declares the analysis; torch and Plotly load when it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analyses.core import Analysis, Choice, Float, Int, ParamSpec
+
+
+def _ordered(p):
+    if p["width_min"] > p["width_max"]:
+        return f"parameter 'width_min': {p['width_min']} is above width_max ({p['width_max']})"
+    if p["lr_min"] > p["lr_max"]:
+        return f"parameter 'lr_min': {p['lr_min']:g} is above lr_max ({p['lr_max']:g})"
+    return None
+
+
+SPEC = ParamSpec(
+    params=(
+        Choice("dataset", "digits", choices=("digits", "moons"), help="digits: 8x8 handwritten digits. moons: 2D."),
+        Int("width_min", 8, min=2, max=512, label="Smallest width", help="Load axis: hidden units per layer."),
+        Int("width_max", 128, min=2, max=512, label="Largest width"),
+        Float("lr_min", 0.005, min=1e-4, max=1.0, log=True, label="Smallest learning rate",
+              help="Temperature axis: SGD's learning rate (momentum 0.9)."),
+        Float("lr_max", 0.2, min=1e-4, max=1.0, log=True, label="Largest learning rate"),
+        Int("grid_size", 4, min=2, max=8, label="Grid points per axis", help="Values per axis, log-spaced."),
+        Int("seeds", 2, min=2, max=5, help="Networks per cell; barriers and CKA are averaged over their pairs."),
+        Int("depth", 1, min=1, max=3, help="Hidden layers of every MLP."),
+        Int("epochs", 20, min=1, max=200),
+        Int("batch_size", 64, min=8, max=1024, step=8, label="Batch size"),
+        Float("label_noise", 0.0, min=0.0, max=0.5, step=0.05, label="Label noise",
+              help="Share of training labels moved to another class at random (a third knob)."),
+        Int("eval_samples", 500, min=100, max=5000, step=100, label="Evaluation samples",
+            help="Training samples for the Hessian estimates and the barriers."),
+        Int("data_seed", 0, min=0, max=10_000, label="Data seed", help="Seeds the split and the label noise."),
+        Float("accuracy_threshold", 0.9, min=0.0, max=1.0, step=0.01, label="Phase: accuracy below", display=True,
+              help="Cells with a lower test accuracy are 'poor fit'."),
+        Float("barrier_threshold", 0.1, min=0.0, max=5.0, step=0.01, label="Phase: barrier above", display=True,
+              help="Cells whose seeds are separated by a higher barrier are 'disconnected minima'."),
+        Float("sharpness_threshold", 1.0, min=0.0, max=100.0, step=0.1, label="Phase: λ_max above", display=True,
+              help="Connected cells with a sharper minimum are 'sharp'."),
+        Float("cka_threshold", 0.9, min=0.0, max=1.0, step=0.01, label="Phase: CKA below", display=True,
+              help="Flat, connected cells whose seeds' representations differ more are 'dissimilar'."),
+    ),
+    checks=(_ordered,),
+)
+
+
+def _compute(params, ctx):
+    from .compute import compute
+
+    return compute(params, ctx)
+
+
+def _figures(result, params):
+    from .figures import build_figures
+
+    return build_figures(result, params)
+
+
+ANALYSIS = Analysis(
+    name="landscape_phases",
+    title="Loss-landscape phases",
+    papers=("Model zoo on phase transitions in neural networks: loss-landscape metrics over load and temperature "
+            "(see the loss-landscape seeds).",
+            "Kornblith, Norouzi, Lee, Hinton (2019). Similarity of Neural Network Representations Revisited. ICML."),
+    version="1",
+    spec=SPEC,
+    compute=_compute,
+    figures=_figures,
+    presets={
+        "smoke": {"width_min": 8, "width_max": 64, "lr_min": 0.02, "lr_max": 0.1, "grid_size": 2, "epochs": 5,
+                  "eval_samples": 200},
+        "default": {},
+        "label_noise": {"label_noise": 0.2, "epochs": 40},
+    },
+    summary="A grid of small MLPs over width (load) and learning rate (temperature), several seeds per cell: test "
+            "accuracy, sharpness (top Hessian eigenvalue, trace), connectivity (loss barrier between seeds) and "
+            "similarity (linear CKA between seeds), one heatmap each, and a phase map whose thresholds are "
+            "sliders. Every cell is cached on its own, so a grid that grows never recomputes a cell.",
+    source_dir=Path(__file__).parent,
+)

@@ -1,0 +1,69 @@
+"""Heatmaps of every cell metric over (width, learning rate), and the phase map from threshold sliders."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from analyses.core import Result
+
+LABELS = {"test_accuracy": "test accuracy", "lambda_max": "λ_max (sharpness)", "trace": "Hessian trace",
+          "barrier": "barrier between seeds", "cka": "CKA between seeds"}
+PHASES = ("poor fit", "disconnected minima", "sharp, connected", "flat, connected, dissimilar",
+          "flat, connected, similar")
+
+
+def phase(row: pd.Series, params: Mapping[str, Any]) -> str:
+    """The first test a cell fails names its phase; a cell passing all is flat, connected and similar."""
+    if row.test_accuracy < params["accuracy_threshold"]:
+        return PHASES[0]
+    if row.barrier > params["barrier_threshold"]:
+        return PHASES[1]
+    if row.lambda_max > params["sharpness_threshold"]:
+        return PHASES[2]
+    if row.cka < params["cka_threshold"]:
+        return PHASES[3]
+    return PHASES[4]
+
+
+def _axes(grid: pd.DataFrame):
+    return [str(w) for w in sorted(grid.width.unique())], [f"{r:g}" for r in sorted(grid.lr.unique())]
+
+
+def heatmap(grid: pd.DataFrame, metric: str) -> go.Figure:
+    table = grid.pivot(index="lr", columns="width", values=metric).sort_index().sort_index(axis=1)
+    x, y = _axes(grid)
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=x, y=y, colorscale="Viridis",
+                               text=np.round(table.to_numpy(), 3), texttemplate="%{text}",
+                               colorbar=dict(title=dict(text=LABELS[metric], side="right"))))
+    fig.update_layout(title=LABELS[metric], xaxis_title="width (load)", yaxis_title="learning rate (temperature)")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def phase_map(grid: pd.DataFrame, params: Mapping[str, Any]) -> go.Figure:
+    phases = grid.apply(lambda row: phase(row, params), axis=1)
+    codes = phases.map({name: i for i, name in enumerate(PHASES)})
+    table = grid.assign(code=codes, name=phases).pivot(index="lr", columns="width", values="code")
+    names = grid.assign(name=phases).pivot(index="lr", columns="width", values="name")
+    x, y = _axes(grid)
+    scale = ["#D55E00", "#E69F00", "#CC79A7", "#56B4E9", "#009E73"]  # Okabe-Ito, one colour per phase
+    colorscale = [[i / len(PHASES) + edge / len(PHASES), scale[i]] for i in range(len(PHASES)) for edge in (0, 1)]
+    fig = go.Figure(go.Heatmap(z=table.sort_index().sort_index(axis=1).to_numpy(), x=x, y=y, zmin=-0.5,
+                               zmax=len(PHASES) - 0.5, colorscale=colorscale, showscale=False,
+                               text=names.sort_index().sort_index(axis=1).to_numpy(), texttemplate="%{text}",
+                               hovertemplate="width %{x}, lr %{y}: %{text}<extra></extra>"))
+    fig.update_layout(title="Phase map (thresholds in the sidebar)", xaxis_title="width (load)",
+                      yaxis_title="learning rate (temperature)")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
+    grid = result.tables["grid"]
+    return {"phase_map": phase_map(grid, params), **{m: heatmap(grid, m) for m in LABELS}}

@@ -1,0 +1,75 @@
+"""The phase diagram: per-cell metrics, cells cached one by one, phases from thresholds, the page."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from analyses.core import run
+from analyses.landscape_phases import ANALYSIS
+from analyses.landscape_phases import compute as grid_module
+from analyses.landscape_phases.cells import linear_cka, with_label_noise
+from analyses.landscape_phases.figures import PHASES, phase
+
+
+def test_linear_cka_is_invariant_to_rotation_and_scale():
+    torch.manual_seed(0)
+    x = torch.randn(200, 10)
+    q, _ = torch.linalg.qr(torch.randn(10, 10))
+    assert linear_cka(x, 3.0 * x @ q) == pytest.approx(1.0, abs=1e-5)
+    assert linear_cka(x, torch.randn(200, 10)) < 0.3
+
+
+def test_label_noise_moves_the_asked_share_to_other_classes():
+    labels = torch.arange(1000) % 10
+    noisy = with_label_noise(labels, 0.2, 10, seed=0)
+    assert int((noisy != labels).sum()) == 200
+    assert torch.equal(with_label_noise(labels, 0.0, 10, seed=0), labels)
+
+
+def test_phases_follow_the_thresholds():
+    params = {"accuracy_threshold": 0.9, "barrier_threshold": 0.1, "sharpness_threshold": 1.0, "cka_threshold": 0.9}
+    cell = dict(test_accuracy=0.95, barrier=0.05, lambda_max=0.5, cka=0.95)
+    import pandas as pd
+
+    assert phase(pd.Series(cell), params) == PHASES[4]
+    assert phase(pd.Series({**cell, "test_accuracy": 0.5}), params) == PHASES[0]
+    assert phase(pd.Series({**cell, "barrier": 0.5}), params) == PHASES[1]
+    assert phase(pd.Series({**cell, "lambda_max": 5.0}), params) == PHASES[2]
+    assert phase(pd.Series({**cell, "cka": 0.5}), params) == PHASES[3]
+
+
+def test_smoke_grid_barrier_falls_with_width_and_cells_are_cached_one_by_one(store, monkeypatch):
+    calls = []
+    original = grid_module.compute_cell
+    monkeypatch.setattr(grid_module, "compute_cell", lambda cell: calls.append(cell) or original(cell))
+    first = run(ANALYSIS, "smoke", store=store)
+    grid = first.result.tables["grid"]
+    assert len(grid) == 4 and len(calls) == 4
+    assert first.result.metrics["barrier_largest_width"] < first.result.metrics["barrier_smallest_width"]
+    assert grid.cka.between(0, 1).all() and (grid.lambda_max > 0).all()
+
+    # Phase thresholds are display options: no computation at all.
+    again = run(ANALYSIS, "smoke", {"barrier_threshold": 0.5}, store=store)
+    assert again.cache_hit and len(calls) == 4
+    # A finer grid reuses the four corner cells and computes only the new ones.
+    finer = run(ANALYSIS, "smoke", {"grid_size": 3}, store=store)
+    assert not finer.cache_hit and len(calls) == 4 + 5
+    assert set(finer.figures()) == {"phase_map", "test_accuracy", "lambda_max", "trace", "barrier", "cka"}
+
+
+def test_the_page_draws_the_grid_and_links_a_cell(tmp_path, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("LABSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    st.cache_resource.clear()
+    page = str(Path(__file__).parents[1] / "dashboard" / "views" / "landscape_phases.py")
+    at = AppTest.from_file(page, default_timeout=120)
+    at.query_params.update({"preset": "smoke"})
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 6
+    assert len(at.selectbox(key="_cell.landscape_phases").options) == 4
+    st.cache_resource.clear()
