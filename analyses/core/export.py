@@ -165,6 +165,8 @@ def apply_style(fig: "go.Figure", style: FigureStyle | str, *, height_in: float 
                 t.update(marker_size=st.marker_size)
         if hasattr(t, "colorbar"):
             t.update(colorbar=colorbar)
+        if t.type == "heatmap" and t.texttemplate:  # numbers or labels printed in the cells
+            t.update(textfont_size=tick)
     if coloraxis:
         fig.update_coloraxes(colorbar=colorbar)
 

@@ -12,8 +12,8 @@ from analyses.core import Result
 
 LABELS = {"test_accuracy": "test accuracy", "lambda_max": "λ_max (sharpness)", "trace": "Hessian trace",
           "barrier": "barrier between seeds", "cka": "CKA between seeds"}
-PHASES = ("poor fit", "disconnected minima", "sharp, connected", "flat, connected, dissimilar",
-          "flat, connected, similar")
+PHASES = ("poor fit", "disconnected", "sharp, connected", "flat, connected,<br>dissimilar",
+          "flat, connected,<br>similar")
 
 
 def phase(row: pd.Series, params: Mapping[str, Any]) -> str:
@@ -52,10 +52,13 @@ def phase_map(grid: pd.DataFrame, params: Mapping[str, Any]) -> go.Figure:
     names = grid.assign(name=phases).pivot(index="lr", columns="width", values="name")
     x, y = _axes(grid)
     scale = ["#D55E00", "#E69F00", "#CC79A7", "#56B4E9", "#009E73"]  # Okabe-Ito, one colour per phase
-    colorscale = [[i / len(PHASES) + edge / len(PHASES), scale[i]] for i in range(len(PHASES)) for edge in (0, 1)]
+    # A stepped scale: (i + edge) / n, not i/n + edge/n, whose rounding can make positions decrease
+    # (0.6000000000000001 then 0.6), which plotly.js rejects for its default scale.
+    colorscale = [[(i + edge) / len(PHASES), scale[i]] for i in range(len(PHASES)) for edge in (0, 1)]
     fig = go.Figure(go.Heatmap(z=table.sort_index().sort_index(axis=1).to_numpy(), x=x, y=y, zmin=-0.5,
                                zmax=len(PHASES) - 0.5, colorscale=colorscale, showscale=False,
-                               text=names.sort_index().sort_index(axis=1).to_numpy(), texttemplate="%{text}",
+                               text=names.sort_index().sort_index(axis=1).to_numpy(),
+                               texttemplate="%{text}",
                                hovertemplate="width %{x}, lr %{y}: %{text}<extra></extra>"))
     fig.update_layout(title="Phase map (thresholds in the sidebar)", xaxis_title="width (load)",
                       yaxis_title="learning rate (temperature)")
