@@ -45,3 +45,18 @@ def test_bad_entry_points_are_refused(entry_points):
 def test_unknown_name_lists_the_known_ones(entry_points):
     with pytest.raises(ParameterError, match="unknown analysis 'nope'; known: loss_landscape"):
         registry.get("nope")
+
+
+
+def test_lazy_imports_on_call_and_the_code_version_follows_its_package():
+    import toy
+    from analyses.core import Analysis, lazy
+    from analyses.loss_landscape import ANALYSIS
+
+    dumps = lazy("json:dumps")
+    assert dumps.__name__ == "dumps" and dumps({"a": 1}) == '{"a": 1}'
+    base = toy.make()
+    borrowed = Analysis(name="toy", title="Toy", papers=(), version="1", spec=base.spec,
+                        compute=lazy("analyses.loss_landscape.compute:compute"), figures=base.figures,
+                        presets={"smoke": {}, "default": {}})
+    assert borrowed.code_version == ANALYSIS.code_version  # the same package's sources are hashed

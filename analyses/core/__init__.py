@@ -4,7 +4,7 @@ Importing this package is cheap (no torch, Plotly or Streamlit), so the CLI answ
 cache hits quickly; heavy libraries load inside the functions that need them.
 """
 
-from .analysis import Analysis, Cancelled, Context, Result
+from .analysis import Analysis, Cancelled, Context, Result, lazy
 from .cache import CacheStore, CorruptEntry
 from .params import Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, ParamSpec
 from .registry import all_analyses, get
@@ -12,5 +12,5 @@ from .runner import Outcome, run
 
 __all__ = [
     "Analysis", "Bool", "CacheStore", "CallableRef", "Cancelled", "Choice", "Context", "CorruptEntry", "Float", "InputFile",
-    "Int", "ModelId", "Outcome", "ParamSpec", "ParameterError", "Result", "all_analyses", "get", "run",
+    "Int", "ModelId", "Outcome", "ParamSpec", "ParameterError", "Result", "all_analyses", "get", "lazy", "run",
 ]

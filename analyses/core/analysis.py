@@ -104,6 +104,24 @@ class Result:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
+def lazy(target: str) -> Callable:
+    """`"package.module:function"` as a function that imports its module on first call.
+
+    Analyses declare `compute=lazy(...)` and `figures=lazy(...)` so that registering (and listing,
+    and answering from the cache) never imports torch or Plotly.
+    """
+    module_name, function_name = target.split(":")
+
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module_name), function_name)(*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = function_name
+    call.target_module = module_name  # lets the code version find the analysis' package without importing it
+    return call
+
+
 def _source_digest(package_dir: Path) -> str:
     """Digest of the package's Python sources, except figure builders: restyling a plot changes no result."""
     h = hashlib.sha256()
@@ -124,7 +142,7 @@ class Analysis:
     figures: Callable[[Result, Mapping[str, Any]], dict]
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     summary: str = ""
-    # The package whose sources are hashed into the code version (defaults to compute's).
+    # The package whose sources are hashed into the code version (defaults to the compute function's).
     source_dir: Path | None = None
 
     def __post_init__(self) -> None:
@@ -139,12 +157,16 @@ class Analysis:
     @cached_property
     def code_version(self) -> str:
         """Declared version plus a digest of the analysis sources: editing the code invalidates its cache."""
-        if self.source_dir is None:
+        if self.source_dir is not None:
+            directory = Path(self.source_dir)
+        elif hasattr(self.compute, "target_module"):
+            from importlib.util import find_spec
+
+            directory = Path(find_spec(self.compute.target_module).origin).parent
+        else:
             import inspect
 
             directory = Path(inspect.getfile(self.compute)).parent
-        else:
-            directory = Path(self.source_dir)
         return f"{self.version}+{_source_digest(directory)}"
 
     def params(self, preset: str | None = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses.core import Analysis, Choice, Float, Int, ParamSpec
+from analyses.core import Analysis, Choice, Float, Int, ParamSpec, lazy
 
 
 def _ordered(p):
@@ -49,18 +49,6 @@ SPEC = ParamSpec(
 )
 
 
-def _compute(params, ctx):
-    from .compute import compute
-
-    return compute(params, ctx)
-
-
-def _figures(result, params):
-    from .figures import build_figures
-
-    return build_figures(result, params)
-
-
 ANALYSIS = Analysis(
     name="landscape_phases",
     title="Loss-landscape phases",
@@ -69,8 +57,8 @@ ANALYSIS = Analysis(
             "Kornblith, Norouzi, Lee, Hinton (2019). Similarity of Neural Network Representations Revisited. ICML."),
     version="1",
     spec=SPEC,
-    compute=_compute,
-    figures=_figures,
+    compute=lazy("analyses.landscape_phases.compute:compute"),
+    figures=lazy("analyses.landscape_phases.figures:build_figures"),
     presets={
         "smoke": {"width_min": 8, "width_max": 64, "lr_min": 0.02, "lr_max": 0.1, "grid_size": 2, "epochs": 5,
                   "eval_samples": 200},

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses.core import Analysis, CallableRef, Choice, Float, InputFile, Int, ParamSpec
+from analyses.core import Analysis, CallableRef, Choice, Float, InputFile, Int, ParamSpec, lazy
 
 
 def _cnn_needs_images(p):
@@ -112,18 +112,6 @@ SPEC = ParamSpec(
 )
 
 
-def _compute(params, ctx):
-    from .compute import compute
-
-    return compute(params, ctx)
-
-
-def _figures(result, params):
-    from .figures import build_figures
-
-    return build_figures(result, params)
-
-
 ANALYSIS = Analysis(
     name="loss_landscape",
     title="Loss landscape",
@@ -135,8 +123,8 @@ ANALYSIS = Analysis(
             "Ainsworth, Hayase, Srinivasa (2023). Git Re-Basin: Merging Models modulo Permutation Symmetries. ICLR."),
     version="1",
     spec=SPEC,
-    compute=_compute,
-    figures=_figures,
+    compute=lazy("analyses.loss_landscape.compute:compute"),
+    figures=lazy("analyses.loss_landscape.figures:build_figures"),
     presets={
         "smoke": {"epochs": 5, "width": 32, "depth": 1, "grid_points": 11, "interp_points": 11, "eval_samples": 500,
                   "hessian_top_k": 1, "hessian_samples": 8, "hessian_runs": 2, "lanczos_steps": 10, "slice_seeds": 3},
