@@ -65,9 +65,9 @@ class Context:
     def limit_torch_threads(self) -> int:
         """Use LABSCOPE_TORCH_THREADS threads, 1 by default.
 
-        On 2 cores, two threads were 1.3-1.6x faster on an idle machine but 2.4-2.6x slower
-        while another process computed (benchmarks/torch_threads.py); a dashboard serving
-        several sessions is the second case.
+        On 2 cores, two threads gained at most 1.6x (training alone) and nothing for the whole
+        loss-landscape analysis on an idle machine, but were 2.5-3x slower while another process
+        computed (benchmarks/torch_threads.py); a dashboard serving several sessions is that case.
         """
         import os
 
