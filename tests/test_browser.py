@@ -72,14 +72,14 @@ def test_home_to_loss_landscape_smoke_run_and_export(server, browser):
     sidebar.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
     page.get_by_role("option", name="smoke").click()
     sidebar.get_by_role("button", name="Run", exact=True).click()
-    page.locator(".js-plotly-plot").nth(8).wait_for()
+    page.locator(".js-plotly-plot").nth(9).wait_for()
     page.get_by_text("Computed in").wait_for()
-    assert page.locator(".js-plotly-plot").count() == 9
+    assert page.locator(".js-plotly-plot").count() == 10
     assert "preset=smoke" in page.url and "epochs=5" in page.url
     page.screenshot(path=str(SCREENSHOTS / "loss_landscape.png"), full_page=True)
 
     page.get_by_text("Export for a paper").click()
-    page.get_by_role("button", name="Prepare bundle").click()  # renders 9 figures x 3 formats, 3D in software GL
+    page.get_by_role("button", name="Prepare bundle").click()  # renders 10 figures x 3 formats, 3D in software GL
     page.get_by_role("button", name="Download bundle (.zip)").wait_for(timeout=300_000)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download bundle (.zip)").click()
@@ -92,7 +92,7 @@ def test_home_to_loss_landscape_smoke_run_and_export(server, browser):
     fresh.set_default_timeout(60_000)
     fresh.goto(page.url)
     fresh.get_by_text("From cache").wait_for()
-    fresh.locator(".js-plotly-plot").nth(8).wait_for()
+    fresh.locator(".js-plotly-plot").nth(9).wait_for()
 
 
 def test_a_long_run_can_be_cancelled(server, browser):

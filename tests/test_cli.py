@@ -99,7 +99,7 @@ def test_export_writes_valid_files_in_every_format(tmp_path):
     assert done.returncode == 0, done.stderr
     magic = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<svg", "pdf": b"%PDF-"}
     for name in ("training_curves", "interpolation", "contour_train", "contour_test", "surface_3d",
-                 "slices", "optimizer_path", "mode_connectivity", "hessian_spectrum"):
+                 "slices", "optimizer_path", "three_models", "mode_connectivity", "hessian_spectrum"):
         for fmt, head in magic.items():
             data = (out / f"{name}.{fmt}").read_bytes()
             assert head in data[:200], f"{name}.{fmt} is not a {fmt}"

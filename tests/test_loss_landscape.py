@@ -332,3 +332,21 @@ def test_norm_layer_policy_is_visible_and_leaves_the_model_alone():
         assert "barrier_aligned" not in result.metrics  # weight matching does not permute through batch norm
     assert results["eval"].metrics["surface_mean_rise"] != pytest.approx(
         results["recompute"].metrics["surface_mean_rise"], rel=1e-3)
+
+
+def test_plane_through_three_networks_places_them_at_their_distances():
+    from analyses.loss_landscape.compute import plane_through_three
+    from analyses.loss_landscape.problem import builtin
+
+    params = ANALYSIS.params("smoke")
+    problem = builtin(params)
+    model = problem.make_model(0)
+    nets = [{n: p.detach().clone() for n, p in problem.make_model(seed).named_parameters()} for seed in (0, 1, 2)]
+    data = ((problem.split.x_train[:100], problem.split.y_train[:100]), (problem.split.x_test, problem.split.y_test))
+    grid, corners = plane_through_three(model, nets, data, problem, 5, Context(device="cpu"))
+    flat = [torch.cat([w[n].reshape(-1) for n in nets[0]]) for w in nets]
+    at = corners.set_index("network")
+    assert (at.loc["A", "x"], at.loc["A", "y"]) == (0.0, 0.0) and at.loc["B", "y"] == 0.0
+    assert at.loc["B", "x"] == pytest.approx(float((flat[1] - flat[0]).norm()), rel=1e-5)
+    assert np.hypot(at.loc["C", "x"], at.loc["C", "y"]) == pytest.approx(float((flat[2] - flat[0]).norm()), rel=1e-5)
+    assert grid.x.min() < 0 < at.loc["B", "x"] < grid.x.max() and grid.y.max() > at.loc["C", "y"]

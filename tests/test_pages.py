@@ -52,7 +52,7 @@ def test_run_smoke_then_revisit_from_cache():
     at.sidebar.button[0].click().run()
     assert not at.exception and not at.error
     assert "Computed in" in at.info[0].value
-    assert len(charts(at)) == 9
+    assert len(charts(at)) == 10
     assert [m.label for m in at.metric][:3] == ["train loss", "test loss", "test accuracy"]
     assert at.query_params["preset"] == "smoke" and at.query_params["epochs"] == "5"
 
@@ -60,7 +60,7 @@ def test_run_smoke_then_revisit_from_cache():
     again.query_params.update({"preset": "smoke"})
     again.run()
     assert "From cache" in again.success[0].value
-    assert len(charts(again)) == 9
+    assert len(charts(again)) == 10
 
 
 def test_a_link_reproduces_the_view():
@@ -70,7 +70,7 @@ def test_a_link_reproduces_the_view():
     assert not at.exception
     assert at.sidebar.slider(key="loss_landscape.width").value == 16
     assert at.sidebar.selectbox(key="loss_landscape._preset").value == "smoke"
-    assert len(charts(at)) == 9
+    assert len(charts(at)) == 10
 
 
 def test_a_bad_link_is_reported_and_ignored():
@@ -108,7 +108,7 @@ def test_export_panel_explains_missing_chromium(monkeypatch):
     at.query_params.update({"preset": "smoke"})
     at.run()
     assert any("needs Chromium" in i.value and "camera button" in i.value for i in at.info)
-    assert len(charts(at)) == 9
+    assert len(charts(at)) == 10
 
 
 def test_generic_page_serves_an_analysis_without_its_own_page():
@@ -155,4 +155,4 @@ def test_custom_code_needs_the_servers_consent(monkeypatch):
     at.query_params.update(link)
     at.run()
     assert not at.exception and not at.error
-    assert len(charts(at)) == 9
+    assert len(charts(at)) == 10

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses.core import Analysis, CallableRef, Choice, Float, InputFile, Int, ParamSpec, lazy
+from analyses.core import Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ParamSpec, lazy
 
 
 def _cnn_needs_images(p):
@@ -100,6 +100,9 @@ SPEC = ParamSpec(
         Int("second_seed", 1, min=0, max=10_000, label="Second network's seed",
             help="Mode connectivity: a second network trained like the first from this seed; the barrier between "
                  "them is measured naively and after weight matching."),
+        Bool("three_models", True, label="Plane through three networks",
+             help="Train a third network (seed second_seed + 1) and draw the loss on the plane through all three "
+                  "(Garipov et al. 2018): are the three minima connected by low-loss regions?"),
         Choice("color_scale", "linear", choices=("linear", "log"), label="Colour scale", display=True,
                help="Contour colours on the loss (linear) or its log10 (log): log shows the floor of a basin. "
                     "A display option: changing it never recomputes."),
@@ -120,7 +123,9 @@ ANALYSIS = Analysis(
             "Ghorbani, Krishnan, Xiao (2019). An Investigation into Neural Net Optimization via Hessian Eigenvalue "
             "Density. ICML.",
             "Frankle, Dziugaite, Roy, Carbin (2020). Linear Mode Connectivity and the Lottery Ticket Hypothesis. ICML.",
-            "Ainsworth, Hayase, Srinivasa (2023). Git Re-Basin: Merging Models modulo Permutation Symmetries. ICLR."),
+            "Ainsworth, Hayase, Srinivasa (2023). Git Re-Basin: Merging Models modulo Permutation Symmetries. ICLR.",
+            "Garipov, Izmailov, Podoprikhin, Vetrov, Wilson (2018). Loss Surfaces, Mode Connectivity, and Fast "
+            "Ensembling of DNNs. NeurIPS."),
     version="1",
     spec=SPEC,
     compute=lazy("analyses.loss_landscape.compute:compute"),

@@ -19,8 +19,8 @@ from .problem import Problem
 from .problem import load as load_problem
 
 # Shares of the progress bar given to each phase, in order.
-PHASES = {"train": 0.25, "interpolation": 0.05, "hessian": 0.15, "surface": 0.25, "slices": 0.05,
-          "trajectory": 0.1, "connectivity": 0.15}
+PHASES = {"train": 0.2, "interpolation": 0.05, "hessian": 0.15, "surface": 0.2, "slices": 0.05,
+          "trajectory": 0.1, "connectivity": 0.15, "three_models": 0.1}
 
 
 def _phase_start(name: str) -> float:
@@ -223,26 +223,59 @@ def curvature_check(model, center, directions, grid: pd.DataFrame, x, y, problem
     return pd.DataFrame(rows)
 
 
-def mode_connectivity(model, first, checkpoints, problem: Problem, params, data, device, ctx: Context):
-    """Train a second network; interpolate to it naively and after weight matching.
+def another_network(seed: int, checkpoints, problem: Problem, params, device, progress) -> dict:
+    """Weights of one more network trained like the first.
 
-    With spawn_epoch = 0 the second network starts from its own initialisation (second_seed);
-    with spawn_epoch = k it starts from the first network's weights after k epochs and differs
-    only in its batch order from then on (Frankle et al. 2020's instability analysis; the
-    optimizer's momentum restarts at the spawn).
+    With spawn_epoch = 0 it starts from its own initialisation (`seed`); with spawn_epoch = k it
+    starts from the first network's weights after k epochs and differs only in its batch order
+    from then on (Frankle et al. 2020's instability analysis; the optimizer's momentum restarts).
     """
-    second_model = problem.make_model(params["second_seed"]).to(device)
+    other = problem.make_model(seed).to(device)
     spawn = params["spawn_epoch"]
     if spawn >= len(checkpoints):
         raise DataError(f"parameter 'spawn_epoch': {spawn} is past the last checkpoint ({len(checkpoints) - 1})")
     if spawn > 0:
         with torch.no_grad():
-            for name, p in second_model.named_parameters():
+            for name, p in other.named_parameters():
                 p.copy_(checkpoints[spawn][name])
-    train(second_model, problem, params, params["second_seed"],
-          lambda e, n, loss: _report(ctx, "connectivity", 0.8 * e / n, f"second network (seed {params['second_seed']}): "
-                                                                         f"epoch {e}/{n}"), first_epoch=spawn)
-    second = {name: p.detach().clone() for name, p in second_model.named_parameters()}
+    train(other, problem, params, seed, progress, first_epoch=spawn)
+    return {name: p.detach().clone() for name, p in other.named_parameters()}
+
+
+def plane_through_three(model, weights: list[dict], data, problem: Problem, points: int, ctx: Context):
+    """The loss on the plane through three solutions (Garipov et al. 2018): A at the origin, B on the x axis.
+
+    Axes are orthonormal and in units of parameter distance: B = (|B - A|, 0), and C's coordinates
+    follow from its projection. The grid covers the three points with a 20 % margin.
+    """
+    a, b, c = weights
+    names = list(a)
+    flat = [torch.cat([w[n].reshape(-1).double() for n in names]) for w in (a, b, c)]
+    u, v = flat[1] - flat[0], flat[2] - flat[0]
+    e1 = u / u.norm()
+    rest = v - (v @ e1) * e1
+    e2 = rest / rest.norm()
+    coords = {"A": (0.0, 0.0), "B": (float(u.norm()), 0.0), "C": (float(v @ e1), float(rest.norm()))}
+
+    def as_params(vector):
+        out, start = {}, 0
+        for n in names:
+            size = a[n].numel()
+            out[n] = vector[start:start + size].reshape(a[n].shape).to(a[n].dtype)
+            start += size
+        return out
+
+    d1, d2 = as_params(e1), as_params(e2)
+    xs, ys = [p[0] for p in coords.values()], [p[1] for p in coords.values()]
+    pad_x, pad_y = 0.2 * (max(xs) - min(xs)), 0.2 * (max(ys) - min(ys))
+    grid = surface(model, a, [d1, d2], data, problem, np.linspace(min(xs) - pad_x, max(xs) + pad_x, points),
+                   np.linspace(min(ys) - pad_y, max(ys) + pad_y, points), ctx, phase="three_models")
+    corners = pd.DataFrame([{"network": k, "x": x, "y": y} for k, (x, y) in coords.items()])
+    return grid, corners
+
+
+def mode_connectivity(model, first, second, problem: Problem, params, data, device, ctx: Context):
+    """The straight line from the first network to the second, naive and after weight matching."""
     def on_data(weights):
         return _losses(model, weights, data, problem)
 
@@ -306,7 +339,17 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         path, path_grid, explained = None, None, None
 
     _report(ctx, "connectivity", 0.0, "mode connectivity: second network")
-    connect, matching = mode_connectivity(model, final, checkpoints, problem, params, data, device, ctx)
+    second = another_network(params["second_seed"], checkpoints, problem, params, device,
+                             lambda e, n, loss: _report(ctx, "connectivity", 0.8 * e / n,
+                                                        f"second network (seed {params['second_seed']}): epoch {e}/{n}"))
+    connect, matching = mode_connectivity(model, final, second, problem, params, data, device, ctx)
+    if params["three_models"]:
+        third_seed = params["second_seed"] + 1
+        third = another_network(third_seed, checkpoints, problem, params, device,
+                                lambda e, n, loss: _report(ctx, "three_models", 0.5 * e / n,
+                                                           f"third network (seed {third_seed}): epoch {e}/{n}"))
+        plane3, corners = plane_through_three(model, [final, second, third], data, problem,
+                                              params["grid_points"], ctx)
 
     center = grid.loc[(grid.x.abs() + grid.y.abs()).idxmin()]
     inside = path_1d[(path_1d.alpha >= 0) & (path_1d.alpha <= 1)]
@@ -341,6 +384,8 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     tables = {"training": history, "interpolation": path_1d, "surface": grid, "slices": one_d,
               "hessian_top": top, "hessian_runs": hessian_runs, "hessian_spectrum": spectrum, "curvature_check": curvature,
               "mode_connectivity": connect}
+    if params["three_models"]:
+        tables.update(three_model_plane=plane3, three_model_points=corners)
     if path is not None:
         metrics.update(trajectory_explained_variance=float(sum(explained)),
                        trajectory_max_relative_residual=float(path.relative_residual.max()))

@@ -139,6 +139,20 @@ def hessian_spectrum(result: Result) -> go.Figure:
     return fig
 
 
+def three_models(result: Result, params: Mapping[str, Any]) -> go.Figure:
+    """The plane through three trained networks, with the networks marked."""
+    x, y, z = _grid(result.tables["three_model_plane"], "train_loss")
+    corners = result.tables["three_model_points"]
+    fig = go.Figure(_loss_contour(x, y, z, params.get("color_scale", "linear")))
+    fig.add_scatter(x=corners.x, y=corners.y, mode="markers+text", text=corners.network, textposition="top center",
+                    marker=dict(symbol="x", color="white", size=9), textfont=dict(color="white"), showlegend=False)
+    fig.update_layout(title="Train loss on the plane through three networks", xaxis_title="distance along A→B",
+                      yaxis_title="distance towards C")
+    fig.update_xaxes(constrain="domain")
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
+    return fig
+
+
 def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
     return {
         "training_curves": training_curves(result),
@@ -149,5 +163,6 @@ def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Fig
         "slices": slices(result),
         **({"optimizer_path": optimizer_path(result, params)} if "trajectory" in result.tables else {}),
         "mode_connectivity": mode_connectivity(result),
+        **({"three_models": three_models(result, params)} if "three_model_plane" in result.tables else {}),
         "hessian_spectrum": hessian_spectrum(result),
     }

@@ -3,8 +3,8 @@
 Sidebar: preset, the training, surface, Hessian and connectivity parameters, the figure style.
 Main area: headline numbers; training curves beside the 1D path from initial to trained weights;
 the train and test loss contours (random filter-normalized or top Hessian directions); 1D slices
-over several random directions beside the optimizer's path on its PCA plane; the 3D surface; the
-barrier to a second network before and after weight matching beside the Hessian's eigenvalue
+over several random directions beside the optimizer's path on its PCA plane; the 3D surface beside the
+plane through three networks; the barrier to a second network before and after weight matching beside the Hessian's eigenvalue
 density; the curvature check (Hessian against the surface); the paper export.
 """
 
@@ -25,7 +25,8 @@ if outcome is not None:
     }, formats={"final_test_accuracy": ".1%", "final_train_loss": ".3f", "final_test_loss": ".3f",
                 "barrier_naive": ".3f", "barrier_aligned": ".3f"})
     figures.grid(outcome, [["training_curves", "interpolation"], ["contour_train", "contour_test"],
-                           ["slices", "optimizer_path"], ["surface_3d"], ["mode_connectivity", "hessian_spectrum"]],
+                           ["slices", "optimizer_path"], ["surface_3d", "three_models"],
+                           ["mode_connectivity", "hessian_spectrum"]],
                  style)
     st.subheader("Curvature check")
     st.caption("Second derivative of the train loss along each plotted direction: dᵀHd from Hessian-vector "
