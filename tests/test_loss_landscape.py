@@ -350,3 +350,18 @@ def test_plane_through_three_networks_places_them_at_their_distances():
     assert at.loc["B", "x"] == pytest.approx(float((flat[1] - flat[0]).norm()), rel=1e-5)
     assert np.hypot(at.loc["C", "x"], at.loc["C", "y"]) == pytest.approx(float((flat[2] - flat[0]).norm()), rel=1e-5)
     assert grid.x.min() < 0 < at.loc["B", "x"] < grid.x.max() and grid.y.max() > at.loc["C", "y"]
+
+
+def test_biases_can_move_along_their_own_values():
+    model = hand_built()
+    weights = {n: p.detach() for n, p in model.named_parameters()}
+    d = filter_normalized_direction(weights, torch.Generator().manual_seed(1), "weights")
+    assert torch.equal(d["0.bias"], weights["0.bias"]) and torch.equal(d["2.bias"], weights["2.bias"])
+    zero = filter_normalized_direction(weights, torch.Generator().manual_seed(1))
+    assert torch.equal(d["0.weight"], zero["0.weight"])  # filters are drawn the same either way
+    moved = compute(ANALYSIS.params("smoke", {"bias_direction": "weights", "grid_points": 5}), Context(device="cpu"))
+    still = compute(ANALYSIS.params("smoke", {"grid_points": 5}), Context(device="cpu"))
+    assert moved.metrics["center_train_loss"] == pytest.approx(still.metrics["center_train_loss"], rel=1e-6)
+    assert moved.metrics["surface_mean_rise"] != pytest.approx(still.metrics["surface_mean_rise"], rel=1e-4)
+    with pytest.raises(ValueError, match="one_dimensional"):
+        filter_normalized_direction(weights, torch.Generator(), "random")

@@ -78,6 +78,9 @@ SPEC = ParamSpec(
         Choice("directions", "random", choices=("random", "hessian"), label="Surface directions",
                help="random: two Gaussian directions, filter-normalized (Li et al.). hessian: the two top "
                     "eigenvectors of the Hessian, rescaled to the weights' norm (the sharpest directions)."),
+        Choice("bias_direction", "zero", choices=("zero", "weights"), label="Biases and norm parameters",
+               help="zero: one-dimensional parameters stay put (Li et al.'s default). weights: they move along "
+                    "their own values, as the reference code does when they are not ignored."),
         Int("slice_seeds", 5, min=1, max=20, label="1D slice directions",
             help="1D slices along this many further random directions, drawn as a median and a band, to show "
                  "how much one picture depends on its random direction."),

@@ -142,7 +142,8 @@ def slices(model, center, data, problem: Problem, params, ctx: Context) -> pd.Da
     rows = []
     for k in range(params["slice_seeds"]):
         generator = torch.Generator().manual_seed(params["direction_seed"] + 1 + k)
-        direction = {n: d.to(device) for n, d in filter_normalized_direction(cpu_center, generator).items()}
+        direction = {n: d.to(device) for n, d in
+                     filter_normalized_direction(cpu_center, generator, params["bias_direction"]).items()}
         for t in coords:
             rows.append({"seed": params["direction_seed"] + 1 + k, "t": float(t),
                          **_losses(model, offset(center, [(float(t), direction)]), data, problem)})
@@ -162,7 +163,8 @@ def plane_directions(center, eigen, params) -> list[dict]:
         scale = float(torch.sqrt(sum((w ** 2).sum() for w in cpu_center.values() if w.dim() > 1)))
         return [{n: v[n] * scale for n in v} for v in eigen.vectors[:2]]
     generator = torch.Generator().manual_seed(params["direction_seed"])
-    return [{n: d.to(device) for n, d in filter_normalized_direction(cpu_center, generator).items()} for _ in range(2)]
+    return [{n: d.to(device) for n, d in filter_normalized_direction(cpu_center, generator, params["bias_direction"]).items()}
+            for _ in range(2)]
 
 
 def optimizer_path(model, checkpoints, center, data, problem: Problem, params, ctx: Context):

@@ -3,8 +3,8 @@
 A Gaussian direction is rescaled filter by filter to the norm of the matching filter of
 the weights, so that moving one unit along it changes every filter by the same relative
 amount; without this, scale-invariant networks give pictures that cannot be compared.
-Parameters with one dimension (biases, norm-layer scales) get a zero direction, as in
-the paper's default ("biasbn" ignored).
+Parameters with one dimension (biases, norm-layer scales) get a zero direction by default,
+as in the paper ("biasbn" ignored), or move along their own values.
 """
 
 from __future__ import annotations
@@ -12,11 +12,16 @@ from __future__ import annotations
 import torch
 
 
-def filter_normalized_direction(weights: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+def filter_normalized_direction(weights: dict[str, torch.Tensor], generator: torch.Generator,
+                                one_dimensional: str = "zero") -> dict[str, torch.Tensor]:
+    """`one_dimensional`: "zero" leaves biases and norm parameters still (the paper's default); "weights"
+    moves them along their own values, as the reference code does when they are not ignored."""
+    if one_dimensional not in ("zero", "weights"):
+        raise ValueError(f"one_dimensional must be 'zero' or 'weights', got {one_dimensional!r}")
     direction = {}
     for name, w in weights.items():
         if w.dim() <= 1:
-            direction[name] = torch.zeros_like(w)
+            direction[name] = torch.zeros_like(w) if one_dimensional == "zero" else w.clone()
             continue
         d = torch.randn(w.shape, generator=generator, dtype=w.dtype)
         # A filter is one slice along the output dimension: a conv kernel's output channel or a linear row.
