@@ -365,3 +365,10 @@ def test_biases_can_move_along_their_own_values():
     assert moved.metrics["surface_mean_rise"] != pytest.approx(still.metrics["surface_mean_rise"], rel=1e-4)
     with pytest.raises(ValueError, match="one_dimensional"):
         filter_normalized_direction(weights, torch.Generator(), "random")
+
+
+def test_progress_only_moves_forward():
+    seen = []
+    compute(ANALYSIS.params("smoke", {"grid_points": 5}), Context(device="cpu", on_progress=lambda f, m: seen.append(f)))
+    assert seen[0] == 0.0 and seen[-1] == pytest.approx(1.0)
+    assert all(later >= earlier - 1e-9 for earlier, later in zip(seen, seen[1:]))

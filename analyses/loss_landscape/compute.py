@@ -20,7 +20,7 @@ from .problem import load as load_problem
 
 # Shares of the progress bar given to each phase, in order.
 PHASES = {"train": 0.2, "interpolation": 0.05, "hessian": 0.15, "surface": 0.2, "slices": 0.05,
-          "trajectory": 0.1, "connectivity": 0.15, "three_models": 0.1}
+          "trajectory": 0.1, "connectivity": 0.15, "third_network": 0.05, "three_models": 0.05}
 
 
 def _phase_start(name: str) -> float:
@@ -348,7 +348,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     if params["three_models"]:
         third_seed = params["second_seed"] + 1
         third = another_network(third_seed, checkpoints, problem, params, device,
-                                lambda e, n, loss: _report(ctx, "three_models", 0.5 * e / n,
+                                lambda e, n, loss: _report(ctx, "third_network", e / n,
                                                            f"third network (seed {third_seed}): epoch {e}/{n}"))
         plane3, corners = plane_through_three(model, [final, second, third], data, problem,
                                               params["grid_points"], ctx)
