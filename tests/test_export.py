@@ -216,3 +216,10 @@ def test_renderer_is_reused_and_thread_safe():
         t.join(60)
     assert len(results) == 4 and all(ET.fromstring(r).get("width") == "672" for r in results)
     assert ex._STATE["starts"] == starts + 1
+
+
+def test_explicit_line_widths_survive_styling():
+    fig = go.Figure([go.Scatter(x=[0, 1], y=[0, 1], line=dict(width=0), fill="toself"),
+                     go.Scatter(x=[0, 1], y=[1, 0], line=dict(width=1)), go.Scatter(x=[0, 1], y=[1, 1])])
+    out = ex.apply_style(fig, PAPER)
+    assert [t.line.width for t in out.data] == [0, 1, ex.get_style(PAPER).line_width]

@@ -160,7 +160,8 @@ def apply_style(fig: "go.Figure", style: FigureStyle | str, *, height_in: float 
                     title=dict(font=dict(size=font)))
     for t in fig.data:
         if t.type in ("scatter", "scattergl"):
-            t.update(line_width=st.line_width)
+            if t.line.width is None:  # an explicit width (0 for a band's edge, 1 for faint context) is kept
+                t.update(line_width=st.line_width)
             if not _is_array(t.marker.size):  # array sizes encode data
                 t.update(marker_size=st.marker_size)
         if hasattr(t, "colorbar"):
