@@ -143,9 +143,10 @@ ANALYSIS = Analysis(
         "modular": {"dataset": "modular", "width": 128, "depth": 1, "epochs": 200, "optimizer": "adam",
                     "lr": 0.01, "weight_decay": 0.5, "test_fraction": 0.3, "batch_size": 16},
     },
-    summary="Train a small network, then plot its training curves, the 1D path from initial to trained weights, "
-            "the 2D loss surface around the solution along random filter-normalized directions, the Hessian's "
-            "top eigenvalues, trace and spectral density, and the loss barrier to a second network trained from "
-            "another seed, before and after aligning their hidden units by weight matching.",
+    summary="Train a small network (or bring your own), then plot its training curves, the 1D path from initial "
+            "to trained weights, the 2D loss surface around the solution along filter-normalized random or top "
+            "Hessian directions, 1D slices over several directions, the optimizer's path on its PCA plane, the "
+            "Hessian's top eigenvalues, trace and spectral density, the loss barrier to a second network before "
+            "and after weight matching, and the plane through three networks.",
     source_dir=Path(__file__).parent,
 )
