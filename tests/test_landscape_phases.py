@@ -49,6 +49,10 @@ def test_smoke_grid_barrier_falls_with_width_and_cells_are_cached_one_by_one(sto
     assert len(grid) == 4 and len(calls) == 4
     assert first.result.metrics["barrier_largest_width"] < first.result.metrics["barrier_smallest_width"]
     assert grid.cka.between(0, 1).all() and (grid.lambda_max > 0).all()
+    # The expectation on digits: sharpness falls as the temperature (learning rate) rises.
+    for _, column in grid.groupby("width"):
+        ordered = column.sort_values("lr")
+        assert ordered.lambda_max.iloc[-1] < ordered.lambda_max.iloc[0]
 
     # Phase thresholds are display options: no computation at all.
     again = run(ANALYSIS, "smoke", {"barrier_threshold": 0.5}, store=store)
@@ -73,3 +77,13 @@ def test_the_page_draws_the_grid_and_links_a_cell(tmp_path, monkeypatch):
     assert len(at.get("plotly_chart")) == 6
     assert len(at.selectbox(key="_cell.landscape_phases").options) == 4
     st.cache_resource.clear()
+
+
+def test_batch_size_can_be_the_temperature_axis(store):
+    outcome = run(ANALYSIS, "smoke", {"temperature": "batch_size", "batch_min": 16, "batch_max": 128}, store=store)
+    grid = outcome.result.tables["grid"]
+    assert sorted(grid.batch_size.unique()) == [16, 128] and grid.lr.nunique() == 1
+    assert np.allclose(grid.temperature, grid.lr / grid.batch_size)
+    phase_map = outcome.figures()["phase_map"]
+    assert list(phase_map.data[0].y) == ["128", "16"]  # rows run from cold (large batch) to hot
+    assert phase_map.layout.yaxis.title.text.startswith("batch size")

@@ -15,6 +15,8 @@ def _ordered(p):
         return f"parameter 'width_min': {p['width_min']} is above width_max ({p['width_max']})"
     if p["lr_min"] > p["lr_max"]:
         return f"parameter 'lr_min': {p['lr_min']:g} is above lr_max ({p['lr_max']:g})"
+    if p["batch_min"] > p["batch_max"]:
+        return f"parameter 'batch_min': {p['batch_min']} is above batch_max ({p['batch_max']})"
     return None
 
 
@@ -23,14 +25,21 @@ SPEC = ParamSpec(
         Choice("dataset", "digits", choices=("digits", "moons"), help="digits: 8x8 handwritten digits. moons: 2D."),
         Int("width_min", 8, min=2, max=512, label="Smallest width", help="Load axis: hidden units per layer."),
         Int("width_max", 128, min=2, max=512, label="Largest width"),
-        Float("lr_min", 0.005, min=1e-4, max=1.0, log=True, label="Smallest learning rate",
-              help="Temperature axis: SGD's learning rate (momentum 0.9)."),
-        Float("lr_max", 0.2, min=1e-4, max=1.0, log=True, label="Largest learning rate"),
+        Choice("temperature", "lr", choices=("lr", "batch_size"), label="Temperature axis",
+               help="lr: SGD's learning rate (momentum 0.9) varies, batch size fixed. batch_size: the batch size "
+                    "varies, learning rate fixed (a smaller batch is a hotter, noisier run)."),
+        Float("lr_min", 0.005, min=1e-4, max=1.0, log=True, label="Smallest learning rate"),
+        Float("lr_max", 0.2, min=1e-4, max=1.0, log=True, label="Largest learning rate",
+              help="With temperature=batch_size, the one learning rate used."),
+        Int("batch_min", 16, min=4, max=1024, label="Smallest batch size",
+            help="With temperature=batch_size: the batch sizes run from this to the largest, log-spaced."),
+        Int("batch_max", 256, min=4, max=1024, label="Largest batch size"),
         Int("grid_size", 4, min=2, max=8, label="Grid points per axis", help="Values per axis, log-spaced."),
         Int("seeds", 2, min=2, max=5, help="Networks per cell; barriers and CKA are averaged over their pairs."),
         Int("depth", 1, min=1, max=3, help="Hidden layers of every MLP."),
         Int("epochs", 20, min=1, max=200),
-        Int("batch_size", 64, min=8, max=1024, step=8, label="Batch size"),
+        Int("batch_size", 64, min=8, max=1024, step=8, label="Batch size",
+            help="With temperature=lr, the one batch size used."),
         Float("label_noise", 0.0, min=0.0, max=0.5, step=0.05, label="Label noise",
               help="Share of training labels moved to another class at random (a third knob)."),
         Int("eval_samples", 500, min=100, max=5000, step=100, label="Evaluation samples",
@@ -65,7 +74,8 @@ ANALYSIS = Analysis(
         "default": {},
         "label_noise": {"label_noise": 0.2, "epochs": 40},
     },
-    summary="A grid of small MLPs over width (load) and learning rate (temperature), several seeds per cell: test "
+    summary="A grid of small MLPs over width (load) and learning rate or batch size (temperature), several seeds "
+            "per cell: test "
             "accuracy, sharpness (top Hessian eigenvalue, trace), connectivity (loss barrier between seeds) and "
             "similarity (linear CKA between seeds), one heatmap each, and a phase map whose thresholds are "
             "sliders. Every cell is cached on its own, so a grid that grows never recomputes a cell.",

@@ -29,17 +29,31 @@ def phase(row: pd.Series, params: Mapping[str, Any]) -> str:
     return PHASES[4]
 
 
-def _axes(grid: pd.DataFrame):
-    return [str(w) for w in sorted(grid.width.unique())], [f"{r:g}" for r in sorted(grid.lr.unique())]
+def _temperature_axis(grid: pd.DataFrame) -> tuple[str, str]:
+    """The column that varies along the temperature axis, and its title."""
+    if grid.batch_size.nunique() > 1:
+        return "batch_size", "batch size (smaller is hotter)"
+    return "lr", "learning rate (temperature)"
+
+
+def _pivot(grid: pd.DataFrame, values: str) -> pd.DataFrame:
+    """Rows ordered by rising temperature (learning rate / batch size), columns by width."""
+    column, _ = _temperature_axis(grid)
+    order = grid.drop_duplicates(column).sort_values("temperature")[column].tolist()
+    return grid.pivot(index=column, columns="width", values=values).reindex(order).sort_index(axis=1)
+
+
+def _axes(grid: pd.DataFrame, table: pd.DataFrame):
+    return [str(w) for w in table.columns], [f"{v:g}" for v in table.index]
 
 
 def heatmap(grid: pd.DataFrame, metric: str) -> go.Figure:
-    table = grid.pivot(index="lr", columns="width", values=metric).sort_index().sort_index(axis=1)
-    x, y = _axes(grid)
+    table = _pivot(grid, metric)
+    x, y = _axes(grid, table)
     fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=x, y=y, colorscale="Viridis",
                                text=np.round(table.to_numpy(), 3), texttemplate="%{text}",
                                colorbar=dict(title=dict(text=LABELS[metric], side="right"))))
-    fig.update_layout(title=LABELS[metric], xaxis_title="width (load)", yaxis_title="learning rate (temperature)")
+    fig.update_layout(title=LABELS[metric], xaxis_title="width (load)", yaxis_title=_temperature_axis(grid)[1])
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category")
     return fig
@@ -47,21 +61,20 @@ def heatmap(grid: pd.DataFrame, metric: str) -> go.Figure:
 
 def phase_map(grid: pd.DataFrame, params: Mapping[str, Any]) -> go.Figure:
     phases = grid.apply(lambda row: phase(row, params), axis=1)
-    codes = phases.map({name: i for i, name in enumerate(PHASES)})
-    table = grid.assign(code=codes, name=phases).pivot(index="lr", columns="width", values="code")
-    names = grid.assign(name=phases).pivot(index="lr", columns="width", values="name")
-    x, y = _axes(grid)
+    labelled = grid.assign(code=phases.map({name: i for i, name in enumerate(PHASES)}), name=phases)
+    table, names = _pivot(labelled, "code"), _pivot(labelled, "name")
+    x, y = _axes(grid, table)
     scale = ["#D55E00", "#E69F00", "#CC79A7", "#56B4E9", "#009E73"]  # Okabe-Ito, one colour per phase
     # A stepped scale: (i + edge) / n, not i/n + edge/n, whose rounding can make positions decrease
     # (0.6000000000000001 then 0.6), which plotly.js rejects for its default scale.
     colorscale = [[(i + edge) / len(PHASES), scale[i]] for i in range(len(PHASES)) for edge in (0, 1)]
-    fig = go.Figure(go.Heatmap(z=table.sort_index().sort_index(axis=1).to_numpy(), x=x, y=y, zmin=-0.5,
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(dtype=float), x=x, y=y, zmin=-0.5,
                                zmax=len(PHASES) - 0.5, colorscale=colorscale, showscale=False,
-                               text=names.sort_index().sort_index(axis=1).to_numpy(),
+                               text=names.to_numpy(),
                                texttemplate="%{text}",
                                hovertemplate="width %{x}, lr %{y}: %{text}<extra></extra>"))
     fig.update_layout(title="Phase map (thresholds in the sidebar)", xaxis_title="width (load)",
-                      yaxis_title="learning rate (temperature)")
+                      yaxis_title=_temperature_axis(grid)[1])
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category")
     return fig

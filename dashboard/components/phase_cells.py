@@ -10,10 +10,11 @@ def open_in_loss_landscape(outcome) -> None:
     from urllib.parse import urlencode
 
     grid, params = outcome.result.tables["grid"], outcome.params
-    options = [f"width {int(w)}, learning rate {lr:g}" for w, lr in zip(grid.width, grid.lr)]
+    options = [f"width {int(w)}, learning rate {lr:g}, batch size {int(b)}"
+               for w, lr, b in zip(grid.width, grid.lr, grid.batch_size)]
     choice = st.selectbox("Open a cell in the loss-landscape page", options, key=f"_cell.{outcome.analysis.name}")
-    width, lr = grid.iloc[options.index(choice)][["width", "lr"]]
-    query = {"dataset": params["dataset"], "model": "mlp", "width": int(width), "depth": params["depth"],
-             "optimizer": "sgd", "lr": float(lr), "epochs": params["epochs"], "batch_size": params["batch_size"],
-             "seed": 0, "second_seed": 1}
+    cell = grid.iloc[options.index(choice)]
+    query = {"dataset": params["dataset"], "model": "mlp", "width": int(cell.width), "depth": params["depth"],
+             "optimizer": "sgd", "lr": float(cell.lr), "epochs": params["epochs"],
+             "batch_size": int(cell.batch_size), "seed": 0, "second_seed": 1}
     st.link_button("Open its landscape", f"/loss_landscape?{urlencode(query)}")
