@@ -49,11 +49,9 @@ class Context:
         if self.store is None:
             return compute()
         from .cache import cache_key
-        from .params import canonical_json
 
         name = f"{self.scope.split('@')[0]}.{kind}"
-        key = cache_key(name, self.scope, {"kind": kind, "params": dict(params)})
-        canonical_json(params)  # sub-results are keyed by plain JSON values only
+        key = cache_key(name, self.scope, {"kind": kind, "params": dict(params)})  # plain JSON values only
         return self.store.get_or_compute(name, key, compute).result
 
     def report(self, fraction: float, message: str = "") -> None:

@@ -79,6 +79,11 @@ def _seeds(params: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in params.items() if "seed" in name}
 
 
+def result_key(analysis: Analysis, values: Mapping[str, Any]) -> str:
+    """The cache key of an analysis' result for validated parameter values."""
+    return cache_key(analysis.name, analysis.code_version, analysis.spec.key_params(values))
+
+
 def run(
     analysis: str | Analysis,
     preset: str | None = "default",
@@ -101,7 +106,7 @@ def run(
         analysis = registry.get(analysis)
     values = analysis.spec.validate(params) if params is not None else analysis.params(preset, overrides)
     store = store or CacheStore()
-    key_params = analysis.spec.key_params(values)
+    key_params = analysis.spec.key_params(values)  # hashes input files once: reused for key and provenance
     key = cache_key(analysis.name, analysis.code_version, key_params)
     ctx = Context(device=device, on_progress=on_progress, cancel_event=cancel_event or threading.Event(),
                   store=store, scope=f"{analysis.name}@{analysis.code_version}")

@@ -8,14 +8,14 @@ from typing import Any, Mapping
 import streamlit as st
 
 from analyses.core import Analysis, Outcome, run
-from analyses.core.cache import cache_key
+from analyses.core.runner import result_key
 from dashboard.backend import result_store
 from dashboard.components.parameter_form import FormState
 
 
 def _is_cached(analysis: Analysis, params: Mapping[str, Any]) -> bool:
     try:
-        key = cache_key(analysis.name, analysis.code_version, analysis.spec.key_params(params))
+        key = result_key(analysis, params)
     except OSError:
         return False
     return result_store().path(analysis.name, key).exists()
