@@ -1,5 +1,9 @@
 import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -7,6 +11,9 @@ import pytest
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 SHARED = TESTS.parent.parent / "shared"
+SCREENSHOTS = Path(os.environ.get("LABSCOPE_SCREENSHOTS", TESTS / "screenshots"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -40,3 +47,47 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "export" in item.keywords or "browser" in item.keywords:
             item.add_marker(skip)
+
+
+# The real app for browser tests (tests/test_browser*.py): one server and one Chromium per test session.
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    port = _free_port()
+    env = {**os.environ, "LABSCOPE_CACHE_DIR": str(tmp_path_factory.mktemp("served-cache"))}
+    log = tmp_path_factory.mktemp("server") / "serve.log"  # a file, not a pipe: a full pipe would stall the server
+    proc = subprocess.Popen([sys.executable, "-m", "analyses.core.cli", "serve", "--port", str(port)], env=env,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"server did not start:\n{log.read_text()}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from analyses.core.export import chromium_path
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
