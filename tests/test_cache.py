@@ -263,3 +263,31 @@ def test_display_options_stay_out_of_the_key_and_the_computation(store, tmp_path
     assert (first.cache_hit, second.cache_hit) == (False, True) and first.key == second.key
     assert len(seen) == 1 and "colors" not in seen[0]
     assert second.params["colors"] == "log" and second.provenance()["display"] == {"colors": "log"}
+
+
+def test_previews_reach_the_caller_while_computing_but_not_on_a_hit(store):
+    from analyses.core import Analysis, Int, ParamSpec, Result, run
+
+    def compute(params, ctx):
+        for i in range(params["n"]):
+            ctx.preview(Result(metrics={"done": i + 1}))
+        return Result(metrics={"done": params["n"]})
+
+    growing = Analysis(name="growing", title="Growing", papers=(), version="1",
+                       spec=ParamSpec((Int("n", 3, min=1, max=9),)),
+                       compute=compute, figures=lambda r, p: {}, presets={"smoke": {}, "default": {}},
+                       source_dir=Path(__file__).parent / "toy_source")
+    seen = []
+    first = run(growing, store=store, on_preview=lambda partial: seen.append(partial.metrics["done"]))
+    assert seen == [1, 2, 3] and first.result.metrics["done"] == 3 and not first.cache_hit
+    again = run(growing, store=store, on_preview=lambda partial: seen.append("hit"))
+    assert again.cache_hit and seen == [1, 2, 3]
+
+
+def test_a_preview_is_a_cancel_point():
+    from analyses.core import Cancelled, Context, Result
+
+    ctx = Context(cancel_event=threading.Event(), on_preview=lambda partial: None)
+    ctx.cancel_event.set()
+    with pytest.raises(Cancelled):
+        ctx.preview(Result())

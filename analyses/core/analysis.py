@@ -23,6 +23,7 @@ class Cancelled(Exception):
 
 
 ProgressCallback = Callable[[float, str], None]
+PreviewCallback = Callable[["Result"], None]
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Context:
 
     device: str = "auto"
     on_progress: ProgressCallback | None = None
+    on_preview: PreviewCallback | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     # Set by the runner: where `cached` keeps sub-results, and under which analysis and code version.
     store: Any = None
@@ -59,6 +61,17 @@ class Context:
             raise Cancelled(message or "cancelled")
         if self.on_progress is not None:
             self.on_progress(min(max(float(fraction), 0.0), 1.0), message)
+
+    def preview(self, partial: "Result") -> None:
+        """Show a partial result while the computation goes on (a grid filling in, a coarse surface).
+
+        Drawn with the analysis' `preview` figure builder where one watches; never cached. Also a
+        cancel point.
+        """
+        if self.cancel_event.is_set():
+            raise Cancelled("cancelled")
+        if self.on_preview is not None:
+            self.on_preview(partial)
 
     def limit_torch_threads(self) -> int:
         """Use LABSCOPE_TORCH_THREADS threads, 1 by default.
@@ -142,6 +155,8 @@ class Analysis:
     summary: str = ""
     # The package whose sources are hashed into the code version (defaults to the compute function's).
     source_dir: Path | None = None
+    # Figures for a partial result sent by `ctx.preview` while computing: (partial, params) -> {name: Figure}.
+    preview: Callable[[Result, Mapping[str, Any]], dict] | None = None
 
     def __post_init__(self) -> None:
         if "smoke" not in self.presets or "default" not in self.presets:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import registry
-from .analysis import Analysis, Context, ProgressCallback, Result
+from .analysis import Analysis, Context, PreviewCallback, ProgressCallback, Result
 from .cache import CacheStore, cache_key
 
 TRACKED_PACKAGES = ("labscope", "numpy", "pandas", "scipy", "scikit-learn", "torch", "plotly", "kaleido", "streamlit")
@@ -92,6 +92,7 @@ def run(
     params: Mapping[str, Any] | None = None,
     device: str = "auto",
     on_progress: ProgressCallback | None = None,
+    on_preview: PreviewCallback | None = None,
     on_wait: Callable[[], None] | None = None,
     cancel_event: threading.Event | None = None,
     store: CacheStore | None = None,
@@ -100,6 +101,7 @@ def run(
 
     Pass `params` (already complete) or `preset` + `overrides`. The compute device is an
     execution setting, not part of the cache key; the device used is in the provenance.
+    `on_preview` receives the partial results the analysis sends while computing (never on a hit).
     """
     started = time.perf_counter()
     if isinstance(analysis, str):
@@ -108,7 +110,7 @@ def run(
     store = store or CacheStore()
     key_params = analysis.spec.key_params(values)  # hashes input files once: reused for key and provenance
     key = cache_key(analysis.name, analysis.code_version, key_params)
-    ctx = Context(device=device, on_progress=on_progress, cancel_event=cancel_event or threading.Event(),
+    ctx = Context(device=device, on_progress=on_progress, on_preview=on_preview, cancel_event=cancel_event or threading.Event(),
                   store=store, scope=f"{analysis.name}@{analysis.code_version}")
     compute_values = analysis.spec.compute_params(values)
 

@@ -21,17 +21,50 @@ def _is_cached(analysis: Analysis, params: Mapping[str, Any]) -> bool:
     return result_store().path(analysis.name, key).exists()
 
 
+def time_left(elapsed: float, fraction: float) -> str:
+    """A rough estimate from the rate so far; silent until there is something to extrapolate."""
+    if fraction < 0.02 or elapsed < 2.0 or fraction >= 1.0:
+        return ""
+    seconds = elapsed * (1.0 - fraction) / fraction
+    return f"about {seconds:.0f} s left" if seconds < 90 else f"about {seconds / 60:.0f} min left"
+
+
 def _progress_reporter(bar):
     """Forward progress to the bar at most ~10 times a second (each update is a message to the browser)."""
+    started = time.monotonic()
     last = [0.0, ""]
 
     def report(fraction: float, message: str) -> None:
         now = time.monotonic()
         if message != last[1] or now - last[0] > 0.1:
-            bar.progress(fraction, text=message)
+            left = time_left(now - started, fraction)
+            bar.progress(fraction, text=f"{message} · {left}" if left and message else message or left)
             last[0], last[1] = now, message
 
     return report
+
+
+def _preview_drawer(analysis: Analysis, params: Mapping[str, Any], area, every: float = 1.0):
+    """Draw the analysis' preview figures of a partial result, at most once a second (a redraw costs a
+    round of JSON to the browser); the area is cleared when the final result arrives."""
+    if analysis.preview is None:
+        return None
+    last = [-every]
+    drawn = [0]
+
+    def draw(partial) -> None:
+        now = time.monotonic()
+        if now - last[0] < every:
+            return
+        last[0] = now
+        drawn[0] += 1
+        built = analysis.preview(partial, params)
+        with area.container():
+            st.caption("Live preview of the finished part; the full figures follow when the run ends.")
+            for column, (name, figure) in zip(st.columns(max(1, min(2, len(built)))), built.items()):
+                column.plotly_chart(figure, key=f"_preview.{analysis.name}.{name}.{drawn[0]}")
+
+    return draw
 
 
 def compute(analysis: Analysis, form: FormState) -> Outcome | None:
@@ -54,15 +87,17 @@ def compute(analysis: Analysis, form: FormState) -> Outcome | None:
         bar.progress(0.0, text="starting")
         cancel.button("Cancel run", key=cancel_key, help="Stop this computation; nothing partial is cached.")
     waiting = st.empty()
+    live = st.empty()
     try:
         outcome = run(analysis, params=params, device=st.session_state.get("device", "auto"),
                       on_progress=_progress_reporter(bar), store=result_store(),
+                      on_preview=_preview_drawer(analysis, params, live),
                       on_wait=lambda: waiting.info("Another session is computing this same result; waiting for it..."))
     except (ValueError, ArithmeticError, RuntimeError, OSError) as exc:  # bad input, divergence, no GPU: say which
-        bar.empty(), cancel.empty(), waiting.empty()
+        bar.empty(), cancel.empty(), waiting.empty(), live.empty()
         st.error(f"**{analysis.title} could not run.** {exc}")
         return None
-    bar.empty(), cancel.empty(), waiting.empty()
+    bar.empty(), cancel.empty(), waiting.empty(), live.empty()
     st.session_state[view_key] = params
     _badge(outcome)
     return outcome
