@@ -1,0 +1,88 @@
+"""Eye tracking on real and manipulated images: fixation heatmaps, dispersion, statistics, saliency metrics.
+
+After "Unveiling the Truth: Exploring Human Gaze Patterns in Fake Images" (Cartella et al.): on
+partially edited images observers fixate more confined regions than on real ones. This module only
+declares the analysis; numpy, scipy, statsmodels and pymovements load when it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analyses.core import Analysis, Choice, Float, InputFile, Int, ParamSpec, lazy
+
+MEASURES = ("entropy", "centroid_distance", "hull_area", "bcea", "n_fixations", "mean_duration",
+            "mask_share", "mask_dwell_share")
+
+SPEC = ParamSpec((
+    InputFile("data_path", label="Recordings",
+              suffixes=(".zip", ".pickle", ".pkl", ".csv", ".tsv", ".txt", ".parquet", ".asc"),
+              help="Empty: the simulated demo. The paper's layout as a .zip (gaze_data.pickle + images/ + masks/) "
+                   "or a bare gaze_data.pickle; a fixation table (.csv/.tsv/.txt, e.g. an EyeLink Data Viewer "
+                   "fixation report, or .parquet); an EyeLink .asc recording."),
+    Choice("data_format", "auto", choices=("auto", "paper", "fixations", "samples", "asc"), label="Data format",
+           help="auto: from the file's suffix. samples: a table of raw gaze samples (time, x, y), "
+                "fixations detected below."),
+    Choice("detection", "idt", choices=("idt", "ivt"), label="Fixation detection",
+           help="For ASC and raw samples: I-VT (velocity threshold) or I-DT (dispersion threshold), by pymovements."),
+    Float("velocity_threshold", 20.0, min=1.0, max=1000.0, step=1.0, unit="°/s", label="I-VT velocity threshold"),
+    Float("dispersion_threshold", 1.0, min=0.1, max=10.0, step=0.1, unit="°", label="I-DT dispersion threshold"),
+    Int("min_fixation_ms", 100, min=10, max=1000, step=10, label="Shortest fixation", unit="ms"),
+    Int("screen_width_px", 1920, min=100, max=10_000, label="Screen width", unit="px"),
+    Int("screen_height_px", 1080, min=100, max=10_000, label="Screen height", unit="px"),
+    Float("screen_width_cm", 53.0, min=5.0, max=500.0, step=0.1, label="Screen width", unit="cm"),
+    Float("viewing_distance_cm", 65.0, min=10.0, max=500.0, step=0.5, label="Viewing distance", unit="cm"),
+    Choice("out_of_bounds", "keep", choices=("keep", "drop", "clip"), label="Fixations outside the image",
+           help="Always reported, with the rows. keep: kept for the dispersion measures, never drawn on a map. "
+                "drop: left out. clip: moved to the nearest border."),
+    Float("entropy_sigma_deg", 1.0, min=0.1, max=5.0, step=0.1, unit="°", label="σ of the entropy map",
+          help="Gaussian σ of the per-trial fixation map whose Shannon entropy is the dispersion measure."),
+    Int("bootstrap", 2000, min=100, max=20_000, step=100, label="Bootstrap resamples",
+        help="For the confidence intervals of the effect sizes."),
+    Int("demo_images", 8, min=2, max=40, label="Demo: images", help="Simulated data: stimuli cut from two photographs."),
+    Int("demo_observers", 12, min=2, max=60, label="Demo: observers"),
+    Int("demo_fixations", 10, min=3, max=40, label="Demo: fixations per trial", help="Mean; Poisson-distributed."),
+    Float("edit_attraction", 0.6, min=0.0, max=1.0, step=0.05, label="Demo: pull of the edit",
+          help="Share of the priority map given to the edited region on a manipulated image (0: none)."),
+    Float("ior_strength", 0.8, min=0.0, max=1.0, step=0.05, label="Demo: inhibition of return",
+          help="How strongly a visited location is suppressed for later fixations."),
+    Float("centre_bias_deg", 6.0, min=0.5, max=30.0, step=0.5, unit="°", label="Demo: centre bias σ"),
+    Int("seed", 0, min=0, max=1_000_000, help="Seeds the demo's observers and the bootstrap."),
+    # Display options: the maps are re-smoothed from the cached fixation table, nothing recomputes.
+    Float("sigma_deg", 1.0, min=0.1, max=5.0, step=0.1, unit="°", label="Heatmap σ", display=True,
+          help="Gaussian σ of the fixation density maps (MIT benchmark convention: about 1°)."),
+    Choice("weighting", "count", choices=("count", "duration"), label="Heatmap weighting", display=True,
+           help="count: each fixation weighs 1. duration: each weighs its duration (count where unknown)."),
+    Float("opacity", 0.6, min=0.0, max=1.0, step=0.05, label="Heatmap opacity", display=True),
+    Choice("colorscale", "Hot", choices=("Hot", "Viridis", "Inferno", "Jet", "Greys"), label="Colour scale",
+           display=True),
+    Choice("measure", "entropy", choices=MEASURES, label="Measure compared", display=True,
+           help="The dispersion measure the condition figure shows."),
+))
+
+
+ANALYSIS = Analysis(
+    name="eye_tracking",
+    title="Eye tracking: real vs manipulated images",
+    papers=("Cartella, Cuculo, Cornia, Cucchiara (2024). Unveiling the Truth: Exploring Human Gaze Patterns in "
+            "Fake Images. IEEE Signal Processing Letters.",
+            "Bylinskii, Judd, Oliva, Torralba, Durand (2019). What do different evaluation metrics tell us about "
+            "saliency models? IEEE TPAMI.",
+            "Kümmerer, Wallis, Bethge (2015). Information-theoretic model comparison unifies saliency metrics. PNAS."),
+    version="1",
+    spec=SPEC,
+    compute=lazy("analyses.eye_tracking.compute:compute"),
+    figures=lazy("analyses.eye_tracking.figures:build_figures"),
+    presets={
+        "smoke": {"demo_images": 8, "demo_observers": 8, "demo_fixations": 8, "bootstrap": 500},
+        "default": {},
+        "no_edit_pull": {"edit_attraction": 0.0},
+    },
+    summary="Where observers look on real and partially manipulated images: fixation density heatmaps "
+            "(σ in degrees of visual angle), scanpaths, real vs manipulated side by side with their difference; "
+            "per-trial dispersion (entropy, distance to the centroid, convex hull, BCEA, share inside the edit); "
+            "paired tests between conditions with effect sizes, and saliency metrics between maps. Loads the "
+            "paper's dataset, fixation tables and EyeLink recordings; without a file it opens on simulated "
+            "observers over scikit-learn's sample photographs.",
+    source_dir=Path(__file__).parent,
+)

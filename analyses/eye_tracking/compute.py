@@ -1,0 +1,149 @@
+"""The eye-tracking analysis: load, check, measure every trial, compare conditions, score maps.
+
+What the figures need to redraw with another σ, opacity or weighting (the fixation table, the
+stimuli's thumbnails and masks) is part of the result, so display options never recompute.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from analyses.core import Context, Result
+
+from . import MEASURES, dispersion, loaders, maps, saliency, stats
+from .fixations import Dataset, real_condition
+from .geometry import Screen
+
+THUMB_SIDE = 320  # longest side of the stored pictures (display only; measures use full resolution)
+
+
+def _thumbnails(dataset: Dataset) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    from PIL import Image
+
+    side = THUMB_SIDE if len(dataset.stimuli) <= 200 else THUMB_SIDE // 2
+    rows, arrays = [], {}
+    for i, ((name, cond), stim) in enumerate(sorted(dataset.stimuli.items())):
+        row = {"stimulus": name, "condition": cond, "width": stim.width, "height": stim.height, "image": "", "mask": ""}
+        scale = min(1.0, side / max(stim.width, stim.height))
+        size = (max(1, round(stim.width * scale)), max(1, round(stim.height * scale)))
+        if stim.image is not None:
+            row["image"] = f"image_{i}"
+            arrays[row["image"]] = np.asarray(Image.fromarray(stim.image).resize(size, Image.BILINEAR))
+        if stim.mask is not None:
+            row["mask"] = f"mask_{i}"
+            arrays[row["mask"]] = np.asarray(Image.fromarray(stim.mask.astype(np.uint8) * 255).resize(size)) > 127
+        rows.append(row)
+    return pd.DataFrame(rows), arrays
+
+
+def saliency_scores(dataset: Dataset, screen: Screen, sigma_deg: float, real: str | None) -> pd.DataFrame:
+    """Per stimulus and condition: how well a predictor's map matches the observers' pooled fixations.
+
+    Predictors: the spectral-residual model (where there is a picture), the centre-bias baseline, and,
+    on a manipulated image, the observers' map on the real image. Maps on a grid of display cells.
+    """
+    fix = dataset.fixations
+    ppd = screen.px_per_deg
+    rows = []
+    human_maps = {}
+    for (name, cond), group in fix.groupby(["stimulus", "condition"], sort=False):
+        stim = dataset.stimuli[(name, cond)]
+        cell = maps.display_cell(stim.width, stim.height)
+        shape = maps.grid_shape(stim.width, stim.height, cell)
+        r, c, inside = maps.cells(group["x"], group["y"], shape, cell)
+        if not inside.any():
+            continue
+        human = maps.density_stack(np.zeros(inside.sum(), int), group["x"][inside], group["y"][inside],
+                                   np.ones(inside.sum()), 1, shape, cell, sigma_deg * ppd)[0]
+        human_maps[(name, cond)] = (human, r[inside], c[inside], cell, shape)
+    for (name, cond), (human, r, c, cell, shape) in human_maps.items():
+        stim = dataset.stimuli[(name, cond)]
+        baseline = saliency.centre_bias(shape, (shape[1] / 4))  # σ a quarter of the width, in cells
+        predictors = {"centre_bias": baseline}
+        if stim.image is not None:
+            model = saliency.spectral_residual(stim.image)
+            predictors["spectral_residual"] = maps.smooth(
+                np.pad(model, ((0, shape[0] * cell - stim.height), (0, shape[1] * cell - stim.width)))
+                .reshape(shape[0], cell, shape[1], cell).mean(axis=(1, 3)), 0.0)
+        if real is not None and cond != real and (name, real) in human_maps and human_maps[(name, real)][4] == shape:
+            predictors["real_observers"] = human_maps[(name, real)][0]
+        for predictor, pmap in predictors.items():
+            rows.append({"stimulus": name, "condition": cond, "predictor": predictor, "n_fixations": len(r),
+                         "NSS": saliency.nss(pmap, r, c), "AUC_Judd": saliency.auc_judd(pmap, r, c),
+                         "CC": saliency.cc(pmap, human), "KL": saliency.kl_divergence(pmap, human),
+                         "SIM": saliency.sim(pmap, human),
+                         "IG": saliency.information_gain(pmap, baseline, r, c)})
+    return pd.DataFrame(rows)
+
+
+def _finite(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(float(v))}
+
+
+def compute(params: Mapping[str, Any], ctx: Context) -> Result:
+    screen = Screen.from_params(params)
+    ctx.report(0.02, "loading the recordings")
+    dataset = loaders.load(params, screen)
+    fix = dataset.fixations
+    conditions = sorted(fix["condition"].unique())
+    real = real_condition(conditions)
+    fakes = [c for c in conditions if c != real] if real is not None else []
+    ctx.report(0.25, f"measuring {fix.groupby(['subject', 'stimulus', 'condition']).ngroups} trials")
+    trials = dispersion.per_trial(fix, dataset.stimuli, screen.px_per_deg, params["entropy_sigma_deg"])
+    measures = [m for m in MEASURES if m in trials and trials[m].notna().any()]
+
+    ctx.report(0.45, "testing conditions")
+    means = stats.image_means(trials, measures)
+    tests = friedman = mixed = pd.DataFrame()
+    mixed_note = "needs a real (original) condition and at least one manipulated one"
+    if real is not None and fakes:
+        tests = stats.condition_tests(means, measures, real, fakes, params["bootstrap"], params["seed"])
+        friedman = stats.friedman(means, measures, conditions)
+        ctx.report(0.6, "fitting mixed models")
+        mixed, mixed_note = stats.mixed_models(trials, [m for m in measures if m != "n_fixations"], real)
+
+    ctx.report(0.8, "saliency metrics")
+    scores = saliency_scores(dataset, screen, params["entropy_sigma_deg"], real)
+    stimuli_table, arrays = _thumbnails(dataset)
+
+    metrics: dict[str, Any] = {
+        "n_subjects": fix["subject"].nunique(), "n_stimuli": fix["stimulus"].nunique(),
+        "n_conditions": len(conditions), "n_trials": len(trials), "n_fixations": len(fix),
+        "px_per_deg": screen.px_per_deg, "simulated": float(dataset.simulated),
+        "problems": sum(p["count"] for p in dataset.problems),
+    }
+    if real is not None:
+        is_real = trials["condition"] == real
+        for m in ("entropy", "centroid_distance", "bcea", "mask_share"):
+            if m in measures:
+                metrics[f"{m}_real_mean"] = trials.loc[is_real, m].mean()
+                if fakes:
+                    metrics[f"{m}_fake_mean"] = trials.loc[~is_real, m].mean()
+    if not tests.empty:
+        pooled = tests[(tests["measure"] == "entropy") & (tests["condition"] == (stats.FAKE if len(fakes) > 1 else fakes[0]))]
+        if len(pooled):
+            metrics["dispersion_test_p"] = pooled["p"].iloc[0]
+            metrics["dispersion_test_n"] = pooled["n_images"].iloc[0]
+            metrics["dispersion_effect_dz"] = pooled["dz"].iloc[0]
+    if not friedman.empty and (friedman["measure"] == "entropy").any():
+        metrics["friedman_entropy_p"] = friedman.loc[friedman["measure"] == "entropy", "p"].iloc[0]
+    if not scores.empty:
+        for predictor, part in scores.groupby("predictor"):
+            metrics[f"nss_{predictor}_mean"] = part["NSS"].mean()
+            metrics[f"auc_judd_{predictor}_mean"] = part["AUC_Judd"].mean()
+
+    problems = pd.DataFrame(dataset.problems, columns=["problem", "where", "count"])
+    notes = pd.DataFrame([{"key": "source", "value": dataset.source},
+                          {"key": "simulated", "value": str(dataset.simulated)},
+                          {"key": "real_condition", "value": real or ""},
+                          {"key": "mixed_model", "value": mixed_note}])
+    return Result(
+        metrics=_finite(metrics),
+        tables={"fixations": fix, "trials": trials, "image_means": means, "tests": tests, "friedman": friedman,
+                "mixed_model": mixed, "saliency_metrics": scores, "stimuli": stimuli_table, "problems": problems,
+                "notes": notes},
+        arrays=arrays,
+    )
