@@ -55,3 +55,22 @@ def test_a_long_run_can_be_cancelled(server, browser):
     page.get_by_text("Run cancelled").wait_for()
     assert page.locator(".js-plotly-plot").count() == 0
     page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).wait_for()  # the page is usable again
+
+
+def test_phase_grid_fills_in_and_a_click_on_a_cell_opens_its_landscape(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.goto(f"{server}/landscape_phases?preset=smoke&epochs=6")  # not cached yet: a link starts the run
+    page.get_by_text("Live preview of the finished part").wait_for()  # the grid fills in while it computes
+    page.get_by_text("Computed in").wait_for()
+    page.locator(".js-plotly-plot").nth(5).wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "landscape_phases.png"), full_page=True)
+
+    plot_area = page.locator(".js-plotly-plot").first.locator(".nsewdrag").first
+    box = plot_area.bounding_box()
+    page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + 0.25 * box["height"])  # widest, hottest cell
+    page.get_by_role("heading", name="Loss landscape").wait_for()
+    page.wait_for_function("() => location.href.includes('/loss_landscape?')")
+    assert "width=64" in page.url and "lr=0.1" in page.url and "epochs=6" in page.url
+    page.get_by_role("button", name="Cancel run").click()  # the cell's landscape started; no need to finish it
+    page.get_by_text("Run cancelled").wait_for()

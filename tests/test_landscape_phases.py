@@ -87,3 +87,52 @@ def test_batch_size_can_be_the_temperature_axis(store):
     phase_map = outcome.figures()["phase_map"]
     assert list(phase_map.data[0].y) == ["128", "16"]  # rows run from cold (large batch) to hot
     assert phase_map.layout.yaxis.title.text.startswith("batch size")
+
+
+def test_training_set_size_can_be_the_load_axis_and_the_grid_fills_in_live(store):
+    partial_grids = []
+    outcome = run(ANALYSIS, "smoke", {"load": "train_size", "train_size_min": 60, "train_size_max": 1200},
+                  store=store, on_preview=lambda partial: partial_grids.append(partial.tables["grid"]))
+    grid = outcome.result.tables["grid"]
+    assert sorted(grid.train_size.unique()) == [60, 1200] and grid.width.nunique() == 1
+    # More data at the same width and temperature generalises better.
+    for _, column in grid.groupby("lr"):
+        ordered = column.sort_values("train_size")
+        assert ordered.test_accuracy.iloc[-1] > ordered.test_accuracy.iloc[0] + 0.05
+    assert outcome.figures()["phase_map"].layout.xaxis.title.text == "training samples (load)"
+    # One preview per finished cell, each with one more cell filled in, the rest NaN until computed.
+    assert [int(g.test_accuracy.notna().sum()) for g in partial_grids] == [1, 2, 3, 4]
+    assert all(len(g) == 4 for g in partial_grids)
+    from analyses.landscape_phases.figures import preview_figures
+    from analyses.core import Result
+
+    first = preview_figures(Result(tables={"grid": partial_grids[0]}), outcome.params)
+    assert set(first) == {"test_accuracy", "barrier"}
+    assert "(1 of 4 cells)" in first["test_accuracy"].layout.title.text
+    assert sum(t != "" for t in np.ravel(first["test_accuracy"].data[0].text)) == 1
+
+
+def test_a_training_subset_larger_than_the_split_is_named():
+    from analyses.loss_landscape.data import DataError, load_split
+
+    assert len(load_split("digits", None, 0.25, 0, train_samples=100).x_train) == 100
+    with pytest.raises(DataError, match="train_samples: 5000 asked for, but the digits training split has only 1348"):
+        load_split("digits", None, 0.25, 0, train_samples=5000)
+
+
+def test_a_clicked_cell_opens_its_landscape():
+    import pandas as pd
+
+    from dashboard.components.phase_cells import clicked_cell, landscape_query
+
+    grid = pd.DataFrame({"width": [64, 64, 64, 64], "train_size": [100, 1000, 100, 1000], "lr": [0.02, 0.02, 0.1, 0.1],
+                         "batch_size": [64] * 4, "temperature": [0.02 / 64] * 2 + [0.1 / 64] * 2})
+    cell = clicked_cell(grid, {"x": "1000", "y": "0.1"})
+    assert (cell.train_size, cell.lr) == (1000, 0.1)
+    assert clicked_cell(grid, {"x": "7", "y": "0.1"}) is None
+    query = landscape_query({"dataset": "digits", "depth": 1, "epochs": 5}, cell)
+    assert query["train_samples"] == 1000 and query["width"] == 64 and query["lr"] == 0.1
+    assert ANALYSIS.name != "loss_landscape"
+    from analyses.loss_landscape import ANALYSIS as LANDSCAPE
+
+    LANDSCAPE.spec.validate(query)  # the link's parameters are valid for the loss-landscape page

@@ -17,14 +17,25 @@ def _ordered(p):
         return f"parameter 'lr_min': {p['lr_min']:g} is above lr_max ({p['lr_max']:g})"
     if p["batch_min"] > p["batch_max"]:
         return f"parameter 'batch_min': {p['batch_min']} is above batch_max ({p['batch_max']})"
+    if p["train_size_min"] > p["train_size_max"]:
+        return f"parameter 'train_size_min': {p['train_size_min']} is above train_size_max ({p['train_size_max']})"
     return None
 
 
 SPEC = ParamSpec(
     params=(
         Choice("dataset", "digits", choices=("digits", "moons"), help="digits: 8x8 handwritten digits. moons: 2D."),
+        Choice("load", "width", choices=("width", "train_size"), label="Load axis",
+               help="width: networks of growing width on the whole training split. train_size: one width "
+                    "(the largest) trained on growing random subsets of the training split (fewer samples per "
+                    "parameter is a higher load in the model-zoo paper's sense, read left to right as more data)."),
         Int("width_min", 8, min=2, max=512, label="Smallest width", help="Load axis: hidden units per layer."),
-        Int("width_max", 128, min=2, max=512, label="Largest width"),
+        Int("width_max", 128, min=2, max=512, label="Largest width",
+            help="With load=train_size, the one width used."),
+        Int("train_size_min", 100, min=20, max=100_000, label="Fewest training samples",
+            help="With load=train_size: the subset sizes run from this to the largest, log-spaced."),
+        Int("train_size_max", 1000, min=20, max=100_000, label="Most training samples",
+            help="At most the training split's size (digits: 1348, moons: 1125)."),
         Choice("temperature", "lr", choices=("lr", "batch_size"), label="Temperature axis",
                help="lr: SGD's learning rate (momentum 0.9) varies, batch size fixed. batch_size: the batch size "
                     "varies, learning rate fixed (a smaller batch is a hotter, noisier run)."),
@@ -68,16 +79,18 @@ ANALYSIS = Analysis(
     spec=SPEC,
     compute=lazy("analyses.landscape_phases.compute:compute"),
     figures=lazy("analyses.landscape_phases.figures:build_figures"),
+    preview=lazy("analyses.landscape_phases.figures:preview_figures"),
     presets={
         "smoke": {"width_min": 8, "width_max": 64, "lr_min": 0.02, "lr_max": 0.1, "grid_size": 2, "epochs": 5,
                   "eval_samples": 200},
         "default": {},
         "label_noise": {"label_noise": 0.2, "epochs": 40},
+        "data_size": {"load": "train_size", "width_max": 64, "train_size_min": 100, "train_size_max": 1300},
     },
-    summary="A grid of small MLPs over width (load) and learning rate or batch size (temperature), several seeds "
-            "per cell: test "
-            "accuracy, sharpness (top Hessian eigenvalue, trace), connectivity (loss barrier between seeds) and "
+    summary="A grid of small MLPs over load (width, or training-set size) and temperature (learning rate or batch "
+            "size), several seeds per cell: test accuracy, sharpness (top Hessian eigenvalue, trace), connectivity (loss barrier between seeds) and "
             "similarity (linear CKA between seeds), one heatmap each, and a phase map whose thresholds are "
-            "sliders. Every cell is cached on its own, so a grid that grows never recomputes a cell.",
+            "sliders. Every cell is cached on its own, so a grid that grows never recomputes a cell; "
+            "the grid fills in on screen while it computes, and a click on a cell opens its landscape.",
     source_dir=Path(__file__).parent,
 )

@@ -42,8 +42,10 @@ def with_label_noise(labels: torch.Tensor, fraction: float, classes: int, seed: 
 
 
 def compute_cell(params: Mapping[str, Any]) -> Result:
-    """`params`: dataset, width, depth, lr, epochs, batch_size, seeds, label_noise, eval_samples, data_seed."""
+    """`params`: dataset, width, train_size (0: all), depth, lr, epochs, batch_size, seeds, label_noise,
+    eval_samples, data_seed."""
     base = {"dataset": params["dataset"], "data_file": None, "test_fraction": 0.25, "seed": params["data_seed"],
+            "train_samples": params["train_size"],
             "model": "mlp", "width": params["width"], "depth": params["depth"], "norm": "none",
             "norm_policy": "eval", "optimizer": "sgd", "lr": params["lr"], "weight_decay": 0.0,
             "batch_size": params["batch_size"], "epochs": params["epochs"]}

@@ -36,26 +36,52 @@ def _temperature_axis(grid: pd.DataFrame) -> tuple[str, str]:
     return "lr", "learning rate (temperature)"
 
 
+def load_axis(grid: pd.DataFrame) -> tuple[str, str]:
+    """The column that varies along the load axis, and its title."""
+    if "train_size" in grid and grid.train_size.nunique() > 1:
+        return "train_size", "training samples (load)"
+    return "width", "width (load)"
+
+
 def _pivot(grid: pd.DataFrame, values: str) -> pd.DataFrame:
-    """Rows ordered by rising temperature (learning rate / batch size), columns by width."""
+    """Rows ordered by rising temperature (learning rate / batch size), columns by load."""
     column, _ = _temperature_axis(grid)
     order = grid.drop_duplicates(column).sort_values("temperature")[column].tolist()
-    return grid.pivot(index=column, columns="width", values=values).reindex(order).sort_index(axis=1)
+    return grid.pivot(index=column, columns=load_axis(grid)[0], values=values).reindex(order).sort_index(axis=1)
 
 
 def _axes(grid: pd.DataFrame, table: pd.DataFrame):
     return [str(w) for w in table.columns], [f"{v:g}" for v in table.index]
 
 
-def heatmap(grid: pd.DataFrame, metric: str) -> go.Figure:
-    table = _pivot(grid, metric)
-    x, y = _axes(grid, table)
-    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=x, y=y, colorscale="Viridis",
-                               text=np.round(table.to_numpy(), 3), texttemplate="%{text}",
-                               colorbar=dict(title=dict(text=LABELS[metric], side="right"))))
-    fig.update_layout(title=LABELS[metric], xaxis_title="width (load)", yaxis_title=_temperature_axis(grid)[1])
+def _style(fig: go.Figure, grid: pd.DataFrame, title: str) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=load_axis(grid)[1], yaxis_title=_temperature_axis(grid)[1])
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category")
+    return fig
+
+
+def heatmap(grid: pd.DataFrame, metric: str) -> go.Figure:
+    """One metric per cell; cells not computed yet (a live preview) stay blank."""
+    table = _pivot(grid, metric)
+    x, y = _axes(grid, table)
+    values = table.to_numpy(dtype=float)
+    text = np.where(np.isnan(values), "", np.vectorize(lambda v: f"{v:.3g}")(values))
+    fig = go.Figure(go.Heatmap(z=values, x=x, y=y, colorscale="Viridis", text=text, texttemplate="%{text}",
+                               hoverongaps=False,
+                               colorbar=dict(title=dict(text=LABELS[metric], side="right"))))
+    return _style(fig, grid, LABELS[metric])
+
+
+def clickable(fig: go.Figure, grid: pd.DataFrame) -> go.Figure:
+    """Heatmaps cannot be selected in the browser; an invisible marker on every cell can (a click selects it)."""
+    table = _pivot(grid, "temperature")
+    x, y = _axes(grid, table)
+    xs, ys = np.meshgrid(x, y)
+    fig.add_trace(go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", name="cells", showlegend=False,
+                             marker=dict(size=40, symbol="square", opacity=0.01, color="white"),
+                             hoverinfo="none"))  # "skip" would also drop the click
+    fig.update_layout(clickmode="event+select")
     return fig
 
 
@@ -72,14 +98,20 @@ def phase_map(grid: pd.DataFrame, params: Mapping[str, Any]) -> go.Figure:
                                zmax=len(PHASES) - 0.5, colorscale=colorscale, showscale=False,
                                text=names.to_numpy(),
                                texttemplate="%{text}",
-                               hovertemplate="width %{x}, lr %{y}: %{text}<extra></extra>"))
-    fig.update_layout(title="Phase map (thresholds in the sidebar)", xaxis_title="width (load)",
-                      yaxis_title=_temperature_axis(grid)[1])
-    fig.update_xaxes(type="category")
-    fig.update_yaxes(type="category")
-    return fig
+                               hovertemplate="load %{x}, temperature %{y}: %{text}<extra></extra>"))
+    return _style(fig, grid, "Phase map (thresholds in the sidebar)")
 
 
 def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
     grid = result.tables["grid"]
     return {"phase_map": phase_map(grid, params), **{m: heatmap(grid, m) for m in LABELS}}
+
+
+def preview_figures(partial: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
+    """While the grid computes: the finished cells' accuracy and barrier, the rest blank."""
+    grid = partial.tables["grid"]
+    done = int(grid.test_accuracy.notna().sum())
+    figures = {m: heatmap(grid, m) for m in ("test_accuracy", "barrier")}
+    for fig in figures.values():
+        fig.update_layout(title=f"{fig.layout.title.text} ({done} of {len(grid)} cells)")
+    return figures

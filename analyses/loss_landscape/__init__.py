@@ -72,6 +72,8 @@ SPEC = ParamSpec(
         Int("epochs", 30, min=1, max=200, help="Passes over the training set."),
         Float("test_fraction", 0.25, min=0.1, max=0.5, step=0.05, label="Test fraction",
               help="Share of the data held out for the test loss."),
+        Int("train_samples", 0, min=0, max=200_000, label="Training samples",
+            help="Train on a random subset of this many samples (0: the whole training split)."),
         Int("seed", 0, min=0, max=10_000, help="Seeds the data split, initialisation and batch order."),
         Int("direction_seed", 0, min=0, max=10_000, label="Direction seed",
             help="Seeds the two random Gaussian directions of the 2D surface."),

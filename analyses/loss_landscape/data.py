@@ -87,8 +87,13 @@ def read_csv_dataset(path: str) -> tuple[np.ndarray, np.ndarray, None]:
     return values.astype(np.float32), labels.astype(np.int64), None
 
 
-def load_split(dataset: str, data_file: str | None, test_fraction: float, seed: int) -> Split:
-    """Shuffle, split and standardise with training statistics only (no test leakage)."""
+def load_split(dataset: str, data_file: str | None, test_fraction: float, seed: int,
+               train_samples: int = 0) -> Split:
+    """Shuffle, split and standardise with training statistics only (no test leakage).
+
+    `train_samples` > 0 keeps only that many training samples (a random subset; the test set is unchanged),
+    the load axis of a phase diagram over data-set size.
+    """
     if dataset == "digits":
         x, y, shape = _digits()
     elif dataset == "moons":
@@ -104,6 +109,11 @@ def load_split(dataset: str, data_file: str | None, test_fraction: float, seed: 
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = max(1, int(round(test_fraction * len(x))))
     test, train = order[:n_test], order[n_test:]
+    if train_samples:
+        if train_samples > len(train):
+            raise DataError(f"train_samples: {train_samples} asked for, but the {dataset} training split has only "
+                            f"{len(train)} samples")
+        train = train[:train_samples]
     if dataset != "modular":  # one-hot codes stay as they are
         mean, std = x[train].mean(axis=0), x[train].std(axis=0)
         std[std == 0] = 1.0

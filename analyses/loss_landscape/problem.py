@@ -32,7 +32,8 @@ class Problem:
 
 
 def builtin(params: Mapping[str, Any]) -> Problem:
-    split = load_split(params["dataset"], params["data_file"], params["test_fraction"], params["seed"])
+    split = load_split(params["dataset"], params["data_file"], params["test_fraction"], params["seed"],
+                       params.get("train_samples", 0))
 
     def make_model(seed: int) -> nn.Module:
         torch.manual_seed(seed)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from analyses.core import Outcome
@@ -11,22 +12,32 @@ from analyses.core.params import canonical_json
 from dashboard.backend import styled_figures
 
 
-def grid(outcome: Outcome, rows: Sequence[Sequence[str]], style: str) -> None:
+def grid(outcome: Outcome, rows: Sequence[Sequence[str]], style: str,
+         clickable: Mapping[str, Callable[[go.Figure], go.Figure]] | None = None) -> dict[str, list[dict]]:
     """Lay out named figures in rows; the 'screen' style stretches, paper styles show at their real size.
 
     Names the result has no figure for are left out, so one layout serves every variant of a result.
+    `clickable` maps a figure's name to a function that adds what a click can select (on a copy: the
+    export stays clean); the points clicked in those figures are returned by name.
     """
     display = canonical_json(outcome.analysis.spec.display_params(outcome.params))
     figures = styled_figures(outcome.key, style, display, outcome)
+    clickable = clickable or {}
+    clicked: dict[str, list[dict]] = {}
     for row in rows:
         row = [name for name in row if name in figures]  # a result may lack a view (e.g. no optimizer path)
         if not row:
             continue
         for column, name in zip(st.columns(len(row)), row):
+            figure = clickable[name](go.Figure(figures[name])) if name in clickable else figures[name]
             with column:
-                st.plotly_chart(
-                    figures[name], theme=None, key=f"chart.{name}",
+                state = st.plotly_chart(
+                    figure, theme=None, key=f"chart.{name}",
                     width="stretch" if style == "screen" else "content",
                     # The modebar's camera button downloads SVG from the browser, with or without Chromium here.
                     config={"toImageButtonOptions": {"format": "svg", "filename": name}, "displaylogo": False},
+                    **({"on_select": "rerun", "selection_mode": "points"} if name in clickable else {}),
                 )
+            if name in clickable:
+                clicked[name] = list(state.get("selection", {}).get("points", []))
+    return clicked

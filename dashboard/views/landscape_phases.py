@@ -1,9 +1,10 @@
-"""Loss-landscape phases: a grid over width and learning rate, several networks per cell.
+"""Loss-landscape phases: a grid over load and temperature, several networks per cell.
 
-Sidebar: preset, the grid (learning rate or batch size as the temperature axis) and training parameters, the phase thresholds (display options: moving them
-redraws without recomputing), the figure style. Main area: headline numbers; the phase map beside
-the test accuracy; sharpness (λ_max, trace), connectivity (barrier) and similarity (CKA) heatmaps;
-a link that opens any cell in the loss-landscape page; the paper export.
+Sidebar: preset, the grid (width or training-set size as the load axis, learning rate or batch size as the
+temperature axis) and training parameters, the phase thresholds (display options: moving them redraws
+without recomputing), the figure style. Main area: the grid filling in while it computes; headline
+numbers; the phase map (click a cell to open its landscape) beside the test accuracy; sharpness
+(λ_max, trace), connectivity (barrier) and similarity (CKA) heatmaps; the paper export.
 """
 
 import streamlit as st
@@ -18,10 +19,11 @@ outcome = run_status.compute(analysis, form)
 if outcome is not None:
     run_status.metrics(outcome, {
         "cells": "cells", "best_test_accuracy": "best test accuracy", "best_width": "at width",
-        "best_lr": "learning rate", "best_batch_size": "batch size", "barrier_smallest_width": "barrier, narrowest",
-        "barrier_largest_width": "barrier, widest",
+        "best_lr": "learning rate", "best_batch_size": "batch size", "barrier_smallest_load": "barrier, lowest load",
+        "barrier_largest_load": "barrier, highest load",
     }, formats={"cells": "d", "best_test_accuracy": ".1%", "best_width": "d", "best_lr": "g", "best_batch_size": "d",
-                "barrier_smallest_width": ".3f", "barrier_largest_width": ".3f"})
-    figures.grid(outcome, [["phase_map", "test_accuracy"], ["lambda_max", "trace"], ["barrier", "cka"]], style)
-    phase_cells.open_in_loss_landscape(outcome)
+                "barrier_smallest_load": ".3f", "barrier_largest_load": ".3f"})
+    clicked = figures.grid(outcome, [["phase_map", "test_accuracy"], ["lambda_max", "trace"], ["barrier", "cka"]],
+                           style, clickable={"phase_map": phase_cells.cell_markers(outcome)})
+    phase_cells.open_in_loss_landscape(outcome, clicked.get("phase_map"))
     export_panel.render(outcome, style)
