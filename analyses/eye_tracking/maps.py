@@ -58,3 +58,36 @@ def entropy_bits(maps: np.ndarray) -> np.ndarray:
     out = -terms.sum(axis=1)
     out[totals[:, 0] <= 0] = np.nan
     return out
+
+
+def pooled_maps(fixations, sizes: dict, sigma_px: float, weighting: str = "count", observer: str | None = None,
+                keys=None, max_side: int = 200) -> dict:
+    """(stimulus, condition) -> (smoothed map, cell px): one density map per stimulus, pooled over
+    observers (or one observer's), every map of one size smoothed in a single stacked call.
+
+    `sizes` maps (stimulus, condition) to (width, height). Duration weighting falls back to a weight
+    of 1 where a fixation's duration is unknown.
+    """
+    fix = fixations if observer is None else fixations[fixations["subject"] == observer]
+    if keys is not None:
+        wanted = set(keys)
+        fix = fix[[k in wanted for k in zip(fix["stimulus"], fix["condition"])]]
+    weights = np.ones(len(fix))
+    if weighting == "duration":
+        durations = fix["duration"].to_numpy(float)
+        weights = np.where(np.isfinite(durations), durations, 1.0)
+    group_keys = list(zip(fix["stimulus"], fix["condition"]))
+    out = {}
+    by_size: dict = {}
+    for key in dict.fromkeys(group_keys):
+        by_size.setdefault(tuple(sizes[key]), []).append(key)
+    xs, ys = fix["x"].to_numpy(float), fix["y"].to_numpy(float)
+    for (width, height), members in by_size.items():
+        cell = display_cell(width, height, max_side)
+        shape = grid_shape(width, height, cell)
+        index = {k: i for i, k in enumerate(members)}
+        ids = np.array([index.get(k, -1) for k in group_keys])
+        rows = ids >= 0
+        smoothed = density_stack(ids[rows], xs[rows], ys[rows], weights[rows], len(members), shape, cell, sigma_px)
+        out.update({k: (smoothed[i], cell) for k, i in index.items()})
+    return out
