@@ -372,3 +372,33 @@ def test_progress_only_moves_forward():
     compute(ANALYSIS.params("smoke", {"grid_points": 5}), Context(device="cpu", on_progress=lambda f, m: seen.append(f)))
     assert seen[0] == 0.0 and seen[-1] == pytest.approx(1.0)
     assert all(later >= earlier - 1e-9 for earlier, later in zip(seen, seen[1:]))
+
+
+def test_the_surface_refines_coarse_to_fine_and_equals_a_direct_evaluation():
+    import torch
+
+    from analyses.core import Context
+    from analyses.loss_landscape.compute import _losses, refinement_levels, surface
+    from analyses.loss_landscape.directions import offset
+    from analyses.loss_landscape.problem import builtin
+
+    assert refinement_levels(51) == [sorted(set(range(0, 51, 8)) | {50}), sorted(set(range(0, 51, 4)) | {50}),
+                                     list(range(0, 51, 2)), list(range(51))]
+    assert refinement_levels(5) == [[0, 1, 2, 3, 4]]
+    problem = builtin({"dataset": "moons", "data_file": None, "test_fraction": 0.25, "seed": 0, "model": "mlp",
+                       "width": 8, "depth": 1, "norm": "none", "norm_policy": "eval"})
+    model = problem.make_model(0)
+    center = {n: p.detach().clone() for n, p in model.named_parameters()}
+    g = torch.Generator().manual_seed(0)
+    directions = [{n: torch.randn(w.shape, generator=g) for n, w in center.items()} for _ in range(2)]
+    data = ((problem.split.x_train[:200], problem.split.y_train[:200]), (problem.split.x_test, problem.split.y_test))
+    xs, ys = np.linspace(-1, 1, 17), np.linspace(-0.5, 0.5, 9)
+    previews = []
+    table = surface(model, center, directions, data, problem, xs, ys, Context(), preview=previews.append)
+    assert [(p.x.nunique(), p.y.nunique()) for p in previews] == [(5, 5), (9, 5)]  # coarse levels; the full grid is the result
+    assert list(zip(table.x, table.y))[:3] == [(-1.0, -0.5), (-0.875, -0.5), (-0.75, -0.5)]  # row-major, as before
+    for _, row in table.sample(5, random_state=0).iterrows():
+        direct = _losses(model, offset(center, [(row.x, directions[0]), (row.y, directions[1])]), data, problem)
+        assert row.train_loss == pytest.approx(direct["train_loss"], abs=1e-6)
+    coarse = previews[0].merge(table, on=["x", "y"], suffixes=("", "_final"))
+    assert np.allclose(coarse.train_loss, coarse.train_loss_final)

@@ -135,6 +135,7 @@ ANALYSIS = Analysis(
     spec=SPEC,
     compute=lazy("analyses.loss_landscape.compute:compute"),
     figures=lazy("analyses.loss_landscape.figures:build_figures"),
+    preview=lazy("analyses.loss_landscape.figures:preview_figures"),
     presets={
         "smoke": {"epochs": 5, "width": 32, "depth": 1, "grid_points": 11, "interp_points": 11, "eval_samples": 500,
                   "hessian_top_k": 1, "hessian_samples": 8, "hessian_runs": 2, "lanczos_steps": 10, "slice_seeds": 3},

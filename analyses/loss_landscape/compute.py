@@ -56,8 +56,9 @@ def evaluate(model: nn.Module, weights: dict[str, torch.Tensor], x: torch.Tensor
 
 
 def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: int, progress,
-          first_epoch: int = 0) -> tuple[pd.DataFrame, list[dict]]:
-    """Train in place from `first_epoch` to params["epochs"]; `progress(epoch, epochs, loss)` after each.
+          first_epoch: int = 0, preview=None) -> tuple[pd.DataFrame, list[dict]]:
+    """Train in place from `first_epoch` to params["epochs"]; `progress(epoch, epochs, loss)` after each,
+    and `preview(curves so far)` if given.
 
     Returns the curves and a copy of the weights after every epoch (the first is the start),
     for the trajectory and for spawning a second network. `seed` sets the batch order.
@@ -96,6 +97,8 @@ def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: i
         model.eval()
         record(epoch)
         progress(epoch, epochs, rows[-1]["train_loss"])
+        if preview is not None:
+            preview(pd.DataFrame(rows))
     return pd.DataFrame(rows), checkpoints
 
 
@@ -122,16 +125,51 @@ def interpolation(model, start, end, data, problem: Problem, points: int) -> pd.
                          for alpha in alphas])
 
 
+def refinement_levels(n: int) -> list[list[int]]:
+    """Grid indices from coarse to fine: every s-th index (and the last), s halving down to 1.
+
+    The coarsest level has about five points per axis; every level is a regular sub-grid, so it can be
+    drawn as soon as it is finished, and each point is computed once over all levels.
+    """
+    stride = 1
+    while (n - 1) // (stride * 2) >= 4:
+        stride *= 2
+    levels = []
+    while stride >= 1:
+        levels.append(sorted(set(range(0, n, stride)) | {n - 1}))
+        stride //= 2
+    return levels
+
+
 def surface(model, center, directions, data, problem: Problem, xs, ys, ctx: Context,
-            phase: str = "surface") -> pd.DataFrame:
-    """Loss and accuracy on the plane center + a*d1 + b*d2 for a in xs, b in ys."""
-    rows = []
-    for i, b in enumerate(ys):
-        for a in xs:
-            weights = offset(center, [(float(a), directions[0]), (float(b), directions[1])])
-            rows.append({"x": float(a), "y": float(b), **_losses(model, weights, data, problem)})
-        _report(ctx, phase, (i + 1) / len(ys), f"{phase}: row {i + 1}/{len(ys)}")
-    return pd.DataFrame(rows)
+            phase: str = "surface", preview=None) -> pd.DataFrame:
+    """Loss and accuracy on the plane center + a*d1 + b*d2 for a in xs, b in ys.
+
+    Computed coarse to fine (see `refinement_levels`); `preview(table)` receives each finished level,
+    so a page can draw the surface after a fraction of the work.
+    """
+    values: dict[tuple[int, int], dict] = {}
+    total = len(xs) * len(ys)
+    for level_x, level_y in zip(*_matched_levels(len(xs), len(ys))):
+        for j in level_y:
+            for i in level_x:
+                if (i, j) in values:
+                    continue
+                a, b = float(xs[i]), float(ys[j])
+                weights = offset(center, [(a, directions[0]), (b, directions[1])])
+                values[i, j] = {"x": a, "y": b, **_losses(model, weights, data, problem)}
+            _report(ctx, phase, len(values) / total, f"{phase}: {len(values)}/{total} points, "
+                                                     f"{len(level_x)}x{len(level_y)} grid")
+        if preview is not None and len(values) < total:
+            preview(pd.DataFrame([values[i, j] for j in level_y for i in level_x]))
+    return pd.DataFrame([values[i, j] for j in range(len(ys)) for i in range(len(xs))])
+
+
+def _matched_levels(nx: int, ny: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Levels for both axes, padded so they have the same number (the shorter repeats its finest)."""
+    lx, ly = refinement_levels(nx), refinement_levels(ny)
+    depth = max(len(lx), len(ly))
+    return lx[:1] * (depth - len(lx)) + lx, ly[:1] * (depth - len(ly)) + ly
 
 
 def slices(model, center, data, problem: Problem, params, ctx: Context) -> pd.DataFrame:
@@ -320,7 +358,8 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     else:
         history, checkpoints = train(model, problem, params, params["seed"],
                                      lambda e, n, loss: _report(ctx, "train", e / n, f"training: epoch {e}/{n}, "
-                                                                                     f"loss {loss:.3f}"))
+                                                                                     f"loss {loss:.3f}"),
+                                     preview=lambda curves: ctx.preview(Result(tables={"training": curves})))
     final = {name: p.detach().clone() for name, p in model.named_parameters()}
 
     _report(ctx, "interpolation", 0.0, "1D interpolation from initial to trained weights")
@@ -330,7 +369,8 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     directions = plane_directions(final, eigen, params)
     _report(ctx, "surface", 0.0, "2D surface")
     coords = np.linspace(-params["grid_range"], params["grid_range"], params["grid_points"])
-    grid = surface(model, final, directions, data, problem, coords, coords, ctx)
+    grid = surface(model, final, directions, data, problem, coords, coords, ctx,
+                   preview=lambda coarse: ctx.preview(Result(tables={"training": history, "surface": coarse})))
     curvature = curvature_check(model, final, directions, grid, x_eval, y_eval, problem)
     top = pd.DataFrame({"rank": np.arange(1, len(eigen.values) + 1), "eigenvalue": eigen.values,
                         "iterations": eigen.iterations})

@@ -166,3 +166,13 @@ def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Fig
         **({"three_models": three_models(result, params)} if "three_model_plane" in result.tables else {}),
         "hessian_spectrum": hessian_spectrum(result),
     }
+
+
+def preview_figures(partial: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
+    """While computing: the training curves so far, then the train-loss surface as it refines."""
+    figures = {"training_curves": training_curves(partial)}
+    if "surface" in partial.tables:
+        figures["contour_train"] = contour(partial, "train", params)
+        points = partial.tables["surface"].x.nunique()
+        figures["contour_train"].update_layout(title=f"Train loss surface, refining: {points}×{points} so far")
+    return figures
