@@ -2,8 +2,8 @@
 
 A two-level convolutional U-Net predicts the clean image from a noised one (a CPU pilot found clean-image
 prediction learns readable circles within a few hundred steps; an MLP denoiser did not). The real-valued
-concept vector (R, G, B, radius) is embedded once and added, with the time embedding, in every block: over-
-prompting changes that vector, the latent intervention edits its embedding. The noise schedule is fixed
+concept vector (R, G, B, radius) is embedded linearly once and added, with the time embedding, in every block:
+over-prompting changes that vector, the latent intervention edits its embedding. The noise schedule is fixed
 (cosine): a learned one under tight gradient clipping produced only noise for the first ~1,500 steps.
 """
 
@@ -54,7 +54,7 @@ class ConceptUNet(nn.Module):
         super().__init__()
         self.embed_dim = embed
         self.time = nn.Sequential(nn.Linear(embed, embed), nn.SiLU(), nn.Linear(embed, embed))
-        self.concept = nn.Sequential(nn.Linear(CONCEPT_DIM, embed), nn.SiLU(), nn.Linear(embed, embed))
+        self.concept = nn.Linear(CONCEPT_DIM, embed)  # linear, as in the paper: a pilot with an MLP here composed worse
         self.stem = nn.Conv2d(3, channels, 3, padding=1)
         self.down_block = Block(channels, channels, embed)
         self.down = nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1)
