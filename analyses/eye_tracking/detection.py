@@ -48,9 +48,13 @@ def from_asc(path: str | Path, screen: Screen, params: Mapping[str, Any]) -> pd.
     """One EyeLink recording: subject = the file's name, stimulus = the trial (TRIALID message)."""
     import pymovements as pm
 
+    import warnings
+
     path = Path(path)
     try:
-        gaze = pm.gaze.from_asc(path, experiment=_experiment(screen, None), patterns=[r"TRIALID (?P<trial>\S+)"])
+        with warnings.catch_warnings():  # pymovements warns about every header field a short file lacks
+            warnings.simplefilter("ignore", UserWarning)
+            gaze = pm.gaze.from_asc(path, experiment=_experiment(screen, None), patterns=[r"TRIALID (?P<trial>\S+)"])
     except Exception as exc:
         raise ValueError(f"{path.name} is not a readable EyeLink ASC file: {type(exc).__name__}: {exc}") from None
     if gaze.samples.height == 0:
