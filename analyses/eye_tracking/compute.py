@@ -135,6 +135,8 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
             metrics[f"nss_{predictor}_mean"] = part["NSS"].mean()
             metrics[f"auc_judd_{predictor}_mean"] = part["AUC_Judd"].mean()
 
+    if dataset.simulated:  # exported tables say so themselves
+        fix, trials, means, tests = (t.assign(simulated=True) if len(t) else t for t in (fix, trials, means, tests))
     problems = pd.DataFrame(dataset.problems, columns=["problem", "where", "count"])
     notes = pd.DataFrame([{"key": "source", "value": dataset.source},
                           {"key": "simulated", "value": str(dataset.simulated)},
