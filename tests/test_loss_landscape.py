@@ -402,3 +402,32 @@ def test_the_surface_refines_coarse_to_fine_and_equals_a_direct_evaluation():
         assert row.train_loss == pytest.approx(direct["train_loss"], abs=1e-6)
     coarse = previews[0].merge(table, on=["x", "y"], suffixes=("", "_final"))
     assert np.allclose(coarse.train_loss, coarse.train_loss_final)
+
+
+def test_a_small_transformer_learns_digits_and_gets_every_view():
+    import torch
+
+    from analyses.loss_landscape import hessian
+    from analyses.loss_landscape.models import SmallTransformer, build_model
+
+    model = build_model("transformer", 46, 23, 16, 1, tokens=2)  # modular arithmetic: the operands a and b
+    assert isinstance(model, SmallTransformer) and model.embed.in_features == 23
+    assert build_model("transformer", 64, 10, 16, 2, image_shape=(8, 8)).tokens == 8  # digits: the rows
+    with pytest.raises(ValueError, match="46 features cannot be cut into 3 equal tokens"):
+        build_model("transformer", 46, 23, 16, 1, tokens=3)
+    # Hessian-vector products differentiate twice through attention.
+    x, y = torch.randn(32, 64), torch.randint(0, 10, (32,))
+    small = build_model("transformer", 64, 10, 8, 1, image_shape=(8, 8))
+    weights = {n: p.detach() for n, p in small.named_parameters()}
+    top = hessian.top_eigenpairs(hessian.make_loss_fn(small, x, y), weights, k=1, max_iter=20,
+                                 generator=torch.Generator().manual_seed(0))
+    assert np.isfinite(top.values[0])
+
+    result = compute(ANALYSIS.params("transformer", {"epochs": 8, "grid_points": 7, "interp_points": 7,
+                                                     "hessian_top_k": 1, "hessian_runs": 1, "hessian_samples": 4,
+                                                     "lanczos_steps": 8, "slice_seeds": 2, "three_models": False}),
+                     Context(device="cpu"))
+    assert result.metrics["final_test_accuracy"] > 0.85
+    assert result.metrics["center_train_loss"] == pytest.approx(result.metrics["surface_min_train_loss"], rel=0.05)
+    assert "barrier_aligned" not in result.metrics  # weight matching covers MLPs and CNNs; the naive barrier stays
+    assert np.isfinite(result.metrics["barrier_naive"])

@@ -39,7 +39,7 @@ def test_widgets_come_from_the_spec_and_nothing_runs_before_submit():
     assert not at.exception
     width = at.sidebar.slider(key="loss_landscape.width")
     assert (width.min, width.max, width.value) == (4, 256, 64)
-    assert at.sidebar.selectbox(key="loss_landscape.model").options == ["mlp", "cnn", "custom"]
+    assert at.sidebar.selectbox(key="loss_landscape.model").options == ["mlp", "cnn", "transformer", "custom"]
     assert at.sidebar.select_slider(key="loss_landscape.lr").value == 0.05
     assert "press **Run**" in at.info[0].value
     assert not charts(at)

@@ -45,8 +45,11 @@ SPEC = ParamSpec(
                     "from one-hot a and b (529 pairs, 23 classes). csv: your own table."),
         InputFile("data_file", None, suffixes=(".csv",), label="Data file (CSV)",
                   help="Used when dataset=csv: numeric feature columns and an integer or text 'label' column."),
-        Choice("model", "mlp", choices=("mlp", "cnn", "custom"),
+        Choice("model", "mlp", choices=("mlp", "cnn", "transformer", "custom"),
                help="mlp: fully connected ReLU network. cnn: 3x3 conv layers and a linear head (image data only). "
+                    "transformer: pre-norm encoder blocks (4 heads, no dropout) over tokens cut from the input "
+                    "(digits: the 8 rows; modular: the operands a and b; otherwise one feature per token), "
+                    "mean-pooled. "
                     "custom: your own model and data from 'custom_model' (dataset, width and depth are ignored)."),
         CallableRef("custom_model", "", label="Custom model (module:function)",
                     help="With model=custom: package.module:function on the server's Python path, called as "
@@ -55,14 +58,16 @@ SPEC = ParamSpec(
                   help="With model=custom, optional: trained weights (a state dict), or a list of state dicts / "
                        "{'checkpoints': [...]} for the optimizer path. Read with weights_only=True. Without it, "
                        "the model is trained here with the settings below."),
-        Int("width", 64, min=4, max=256, step=4, help="Hidden units per layer (MLP) or channels of the first conv (CNN)."),
+        Int("width", 64, min=4, max=256, step=4, help="Hidden units per layer (MLP), channels of the first conv (CNN) or the model "
+                                                        "width (transformer)."),
         Choice("norm", "none", choices=("none", "batch"), label="Norm layers",
                help="batch: batch norm after every hidden layer. Its scale and shift get a zero direction "
                     "(one-dimensional parameters), as in Li et al."),
         Choice("norm_policy", "eval", choices=("eval", "recompute"), label="Norm statistics on the surface",
                help="How norm layers evaluate perturbed weights: eval keeps the statistics from training; "
                     "recompute uses the statistics of the evaluation batch at every point."),
-        Int("depth", 2, min=1, max=4, help="Number of hidden layers (MLP) or conv layers (CNN)."),
+        Int("depth", 2, min=1, max=4, help="Number of hidden layers (MLP), conv layers (CNN) or encoder blocks "
+                                           "(transformer)."),
         Choice("optimizer", "sgd", choices=("sgd", "adam"),
                help="SGD uses momentum 0.9, as in Li et al.; adam is AdamW (decoupled weight decay)."),
         Float("lr", 0.05, min=1e-4, max=1.0, log=True, label="Learning rate"),
@@ -141,6 +146,8 @@ ANALYSIS = Analysis(
                   "hessian_top_k": 1, "hessian_samples": 8, "hessian_runs": 2, "lanczos_steps": 10, "slice_seeds": 3},
         "default": {},
         "cnn": {"model": "cnn", "width": 16, "depth": 2, "epochs": 15, "lr": 0.02, "grid_points": 25},
+        "transformer": {"model": "transformer", "width": 32, "depth": 1, "optimizer": "adam", "lr": 0.003,
+                        "epochs": 20, "grid_points": 21, "eval_samples": 500},
         "moons": {"dataset": "moons", "width": 32, "depth": 2, "epochs": 60, "lr": 0.1},
         "teacher": {"dataset": "teacher", "width": 32, "depth": 2, "epochs": 60, "lr": 0.02},
         "modular": {"dataset": "modular", "width": 128, "depth": 1, "epochs": 200, "optimizer": "adam",

@@ -35,10 +35,12 @@ def builtin(params: Mapping[str, Any]) -> Problem:
     split = load_split(params["dataset"], params["data_file"], params["test_fraction"], params["seed"],
                        params.get("train_samples", 0))
 
+    tokens = 2 if params["dataset"] == "modular" else None  # the two one-hot operands
+
     def make_model(seed: int) -> nn.Module:
         torch.manual_seed(seed)
         return build_model(params["model"], split.x_train.shape[1], split.n_classes, params["width"],
-                           params["depth"], split.image_shape, norm=params["norm"])
+                           params["depth"], split.image_shape, norm=params["norm"], tokens=tokens)
 
     policy = params["norm_policy"]
     if split.y_train.is_floating_point():  # regression (teacher-student): squared error, no accuracy
