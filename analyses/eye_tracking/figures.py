@@ -130,9 +130,9 @@ def heatmap(view: View) -> go.Figure:
     _add_picture(fig, view, view.condition)
     fig.add_trace(_heat(density, cell, view.params))
     who = view.observer if view.observer != POOLED else "all observers"
-    fig.update_layout(title=view.title(f"{view.image} · {view.condition} · {who}: {n} fixations, "
+    fig.update_layout(title=view.title(f"{view.image} · {view.condition} · {who}<br><sup>{n} fixations, "
                                        f"{view.params['weighting']}-weighted, σ = {view.params['sigma_deg']:g}° "
-                                       f"= {view.sigma_px:.0f} px"))
+                                       f"= {view.sigma_px:.0f} px</sup>"))
     _frame(fig, width, height)
     return fig
 
@@ -157,8 +157,8 @@ def scanpath(view: View) -> go.Figure:
         hovertemplate="fixation %{customdata[0]}: %{customdata[1]:.0f} ms at (%{x:.0f}, %{y:.0f})<extra></extra>",
         name="scanpath"))
     size_note = "marker area ∝ duration" if known else "durations unknown"
-    fig.update_layout(title=view.title(f"Scanpath · {view.image} · {view.condition} · {who}: "
-                                       f"{len(trial)} fixations in order ({size_note})"), showlegend=False)
+    fig.update_layout(title=view.title(f"Scanpath · {view.image} · {view.condition} · {who}<br><sup>"
+                                       f"{len(trial)} fixations in order ({size_note})</sup>"), showlegend=False)
     _frame(fig, width, height)
     return fig
 

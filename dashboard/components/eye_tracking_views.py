@@ -14,10 +14,14 @@ import streamlit as st
 from analyses.core import Outcome
 from analyses.core.params import canonical_json
 from analyses.eye_tracking.figures import POOLED
+from analyses.eye_tracking.fixations import real_condition
 from analyses.eye_tracking.tables import ROLES, guess_mapping, read_table
 from dashboard.backend import result_store, styled_figures
 
 NONE = "(none)"
+ROLE_LABELS = {"subject": "subject", "stimulus": "stimulus (image id)", "condition": "condition",
+               "x": "x position (px)", "y": "y position (px)", "duration": "duration (ms)", "start": "start (ms)",
+               "end": "end (ms)", "order": "fixation order", "time": "sample time (ms)"}
 
 
 def is_simulated(outcome: Outcome) -> bool:
@@ -47,6 +51,8 @@ def view_picker(outcome: Outcome) -> dict:
     left, middle, right = st.columns(3)
     image = left.selectbox("Image", images, key="eye_tracking.view_image")
     conditions = sorted(fix.loc[fix["stimulus"] == image, "condition"].unique())
+    real = real_condition(conditions)
+    conditions = ([real] if real else []) + [c for c in conditions if c != real]  # the real image first
     condition = middle.selectbox("Condition", conditions, key="eye_tracking.view_condition")
     observers = sorted(fix.loc[(fix["stimulus"] == image) & (fix["condition"] == condition), "subject"].unique())
     observer = right.selectbox("Observer", [POOLED, *observers], key="eye_tracking.view_observer",
@@ -125,7 +131,7 @@ def column_mapping() -> None:
         columns = st.columns(5)
         mapping = {}
         for i, role in enumerate(ROLES):
-            chosen = columns[i % 5].selectbox(role, options, index=options.index(str(guess[role])) if role in guess
+            chosen = columns[i % 5].selectbox(ROLE_LABELS[role], options, index=options.index(str(guess[role])) if role in guess
                                               else 0, key=f"eye_tracking.map.{role}")
             if chosen != NONE:
                 mapping[role] = chosen
