@@ -133,3 +133,19 @@ def test_nothing_is_left_on_the_model():
     for name, p in model.named_parameters():
         assert p.grad is None and p.requires_grad
         assert torch.equal(p.detach(), before[name])
+
+
+def test_the_fast_cross_entropy_equals_torchs_with_its_derivatives():
+    from analyses.loss_landscape.problem import cross_entropy
+
+    torch.manual_seed(0)
+    logits, labels = (20 * torch.randn(300, 10, dtype=torch.float64)).requires_grad_(), torch.randint(0, 10, (300,))
+    ours, reference = cross_entropy(logits, labels), torch.nn.functional.cross_entropy(logits, labels)
+    assert float(ours) == pytest.approx(float(reference), rel=1e-12)
+    g_ours, = torch.autograd.grad(ours, logits, create_graph=True)
+    g_ref, = torch.autograd.grad(reference, logits, create_graph=True)
+    assert torch.allclose(g_ours, g_ref, atol=1e-12)
+    v = torch.randn_like(logits)
+    hv_ours, = torch.autograd.grad(g_ours, logits, grad_outputs=v)
+    hv_ref, = torch.autograd.grad(g_ref, logits, grad_outputs=v)
+    assert torch.allclose(hv_ours, hv_ref, atol=1e-12)

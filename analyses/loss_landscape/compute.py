@@ -15,7 +15,7 @@ from analyses.core import Context, Result
 from . import connectivity, hessian, trajectory
 from .data import DataError
 from .directions import filter_normalized_direction, offset
-from .problem import Problem
+from .problem import Problem, cross_entropy
 from .problem import load as load_problem
 
 # Shares of the progress bar given to each phase, in order.
@@ -34,7 +34,7 @@ def _report(ctx: Context, phase: str, done: float, message: str) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             loss=nn.functional.cross_entropy, classification: bool = True,
+             loss=cross_entropy, classification: bool = True,
              norm_policy: str = "eval") -> tuple[float, float]:
     """Mean loss and accuracy (NaN unless classifying) of `model` with its parameters replaced by `weights`.
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .data import DataError, Split
-from .problem import Problem
+from .problem import Problem, cross_entropy
 
 REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -102,4 +102,4 @@ def custom_problem(reference: str, checkpoint: str | None, seed: int) -> Problem
         return _call(factory, reference, model_seed)[0]
 
     checkpoints = load_checkpoints(checkpoint, model) if checkpoint else []
-    return Problem(split, make_model, loss or nn.functional.cross_entropy, classification, checkpoints)
+    return Problem(split, make_model, loss or cross_entropy, classification, checkpoints)

@@ -22,17 +22,20 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from .problem import cross_entropy
+
 Params = dict[str, torch.Tensor]
 LossFn = Callable[[Params], torch.Tensor]
 
 
 def make_loss_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
-                 loss=torch.nn.functional.cross_entropy) -> LossFn:
-    """The loss on one fixed batch as a function of the parameters.
+                 loss=None) -> LossFn:
+    """The loss (cross-entropy unless given) on one fixed batch as a function of the parameters.
 
     The model runs in whatever mode it is in: call ``model.eval()`` first so that dropout and
     batch-norm statistics do not make the loss (and so the Hessian) change from call to call.
     """
+    loss = loss or cross_entropy
     return lambda params: loss(functional_call(model, params, (x,)), y)
 
 

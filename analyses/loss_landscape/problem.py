@@ -19,11 +19,19 @@ from .models import build_model
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy as logsumexp minus the true logit: the same value as
+    `nn.functional.cross_entropy` (to float rounding), 2-3x faster for few classes on CPU, where
+    log_softmax over 10 columns cost as much as a hidden layer; a surface evaluates it thousands of times.
+    """
+    return (torch.logsumexp(logits, dim=1) - logits.gather(1, labels[:, None]).squeeze(1)).mean()
+
+
 @dataclass
 class Problem:
     split: Split
     make_model: Callable[[int], nn.Module]  # seed -> a freshly initialised model
-    loss: Loss = nn.functional.cross_entropy
+    loss: Loss = cross_entropy
     classification: bool = True  # report accuracy (argmax of the outputs against integer labels)
     checkpoints: list[dict] = field(default_factory=list)  # trained weights given by the user, in order
     # How norm layers evaluate a perturbed network: with the statistics kept from training ("eval"), or
