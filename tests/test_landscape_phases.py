@@ -53,6 +53,9 @@ def test_smoke_grid_barrier_falls_with_width_and_cells_are_cached_one_by_one(sto
     for _, column in grid.groupby("width"):
         ordered = column.sort_values("lr")
         assert ordered.lambda_max.iloc[-1] < ordered.lambda_max.iloc[0]
+    # ... and the best test accuracy sits where minima are flattest (trace) and best connected (barrier).
+    best = grid.test_accuracy.idxmax()
+    assert best == grid.trace.idxmin() == grid.barrier.idxmin()
 
     # Phase thresholds are display options: no computation at all.
     again = run(ANALYSIS, "smoke", {"barrier_threshold": 0.5}, store=store)
