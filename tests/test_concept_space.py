@@ -69,7 +69,7 @@ def test_probes_say_nothing_about_a_blank_image():
     probe = ConceptProbe.fit(Concepts(0.6, 0.4), 12)
     blank = torch.full((3, 3, 12, 12), 0.9)
     p_red, p_large = probe.predict(blank)
-    assert p_red.tolist() == [0.5] * 3 and p_large.tolist() == [0.5] * 3
+    assert np.isnan(p_red).all() and np.isnan(p_large).all()
     assert features(blank)[2].tolist() == [0.0] * 3
 
 
@@ -97,10 +97,22 @@ def test_turn_detection_finds_a_known_turn():
     assert step == 80 and angle == pytest.approx(90, abs=10)
     step, _ = turn_point(steps, np.array(path) + jitter, window=3, min_speed=0.02)
     assert step in (70, 80, 90)  # smoothing rounds the corner over a neighbouring checkpoint
-    assert first_axis(np.array(path)) == "color"
-    assert first_axis(np.array(path)[:, ::-1]) == "size"
+
+
+def test_first_axis_is_the_concept_whose_accuracy_rises_first():
+    steps = list(range(10))
+    color = [0, 0.8, 0.9, 1, 1, 0.6, 0.5, 0.9, 1, 1]
+    size = [0, 0, 0.1, 0.2, 0.5, 0.8, 0.9, 1, 1, 1]
+    assert first_axis(steps, color, size) == "color"
+    assert first_axis(steps, size, color) == "size"
+    assert first_axis(steps, [0] * 10, [0.1] * 10) is None
 
 
 def test_jitter_at_rest_is_not_a_turn():
     rest = np.random.default_rng(1).normal(0.5, 0.004, (15, 2))
     assert turn_point(list(range(15)), rest, window=1, min_speed=0.02) == (None, 0.0)
+
+
+def test_checkpoints_without_a_point_are_skipped():
+    path = np.array([(0.1 * i, 0.0) for i in range(6)] + [(np.nan, np.nan)] + [(0.5, 0.1 * i) for i in range(1, 6)])
+    assert turn_point(list(range(12)), path, window=1)[0] == 5  # the upward move starts at checkpoint 5

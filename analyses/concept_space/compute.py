@@ -96,7 +96,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
                "final_joint_naive": _final(accuracy, "naive"),
                "final_joint_intervention": _final(accuracy, "best intervention")}
     tables = {"trajectory": trajectory[["step", "prompt", "p_color", "p_size", "acc_color", "acc_size",
-                                        "joint_accuracy"]],
+                                        "joint_accuracy", "readable"]],
               "accuracy": accuracy[["step", "method", "joint_accuracy"]],
               "seed_trajectories": seed_trajectories, "seed_accuracy": seed_accuracy,
               "times": pd.DataFrame(per_seed),

@@ -43,11 +43,13 @@ def turn_point(steps: Sequence[int], points: np.ndarray, window: int = 3,
                min_speed: float = 0.02) -> tuple[int | None, float]:
     """The checkpoint where the (smoothed) trajectory changes direction most, and the angle in degrees.
 
-    Moves shorter than `min_speed` (concept-space units per checkpoint) carry no direction and are
+    Checkpoints without a point (no readable sample) are skipped. Moves shorter than `min_speed` (concept-space units per checkpoint) carry no direction and are
     skipped, so jitter at rest cannot make a turn; the angle is between consecutive moving segments, and
     the turn is dated at the checkpoint where the later one starts.
     """
     points = np.asarray(points, dtype=float)
+    known = ~np.isnan(points).any(axis=1)  # checkpoints whose samples were all unreadable have no point
+    points, steps = points[known], np.asarray(steps)[known]
     if len(points) < 3:
         return None, 0.0
     smoothed = np.column_stack([smooth(points[:, k], window) for k in range(points.shape[1])])
@@ -63,14 +65,15 @@ def turn_point(steps: Sequence[int], points: np.ndarray, window: int = 3,
     return best_step, best_angle
 
 
-def first_axis(points: np.ndarray, origin_fraction: float = 0.5) -> str | None:
-    """Which concept the trajectory moves along first: the axis of the larger displacement from the start
-    by the time the trajectory has covered `origin_fraction` of its total path length."""
-    points = np.asarray(points, dtype=float)
-    lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    if lengths.sum() == 0:
+def first_axis(steps: Sequence[int], color_accuracy: Sequence[float], size_accuracy: Sequence[float],
+               level: float = 0.75, consecutive: int = 3) -> str | None:
+    """The concept the trajectory moves along first: the one whose accuracy first stays above `level`
+    (a lower bar than learning, so that the first move counts even if the concept is later unlearned)."""
+    times = {name: first_sustained(steps, values, level, consecutive)
+             for name, values in (("color", color_accuracy), ("size", size_accuracy))}
+    reached = {name: t for name, t in times.items() if t is not None}
+    if not reached:
         return None
-    covered = np.cumsum(lengths) / lengths.sum()
-    index = int(np.searchsorted(covered, origin_fraction)) + 1
-    shift = points[index] - points[0]
-    return "color" if abs(shift[0]) > abs(shift[1]) else "size"
+    earliest = min(reached.values())
+    firsts = [name for name, t in reached.items() if t == earliest]
+    return firsts[0] if len(firsts) == 1 else None

@@ -1,10 +1,10 @@
 """Reading colour and size off generated images, without training a network.
 
-The circle's green channel is always 0.5 and the background's at least 0.8, so the green channel gives a
-soft foreground mask on any image, generated or rendered. Colour is the foreground's red-minus-blue
+The circle's green channel is always 0.5 and the background's at least 0.8, so a dip in the green channel
+marks the object on any image, generated or rendered. Colour is the foreground's red-minus-blue
 balance; size is the radius of a disc with the foreground's area. A one-feature logistic regression per
 concept, fitted on rendered images of the four classes, turns each into a calibrated probability.
-Images with no foreground (early, blank samples) get 0.5 on both concepts: they show nothing.
+Images with no object (blank samples) are unreadable: NaN on both concepts. They count as failures in accuracies and are left out of the concept-space point.
 """
 
 from __future__ import annotations
@@ -18,16 +18,29 @@ from sklearn.linear_model import LogisticRegression
 from .data import COMBINATIONS, Concepts, render
 
 MIN_AREA = 0.5  # pixels of foreground below which an image shows no object
+MIN_CONTRAST = 0.05  # the green dip below which nothing stands out from the background
 
 
 def features(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per image: colour balance (R − B over the foreground), radius estimate on the [−1, 1] grid, area (pixels)."""
+    """Per image: colour balance (R − B of the object over that of the background), radius estimate on the
+    [−1, 1] grid, and the object's area in pixels (0 when nothing stands out).
+
+    The object is where the green channel dips below the background by at least half its deepest dip (a
+    half-maximum mask), so a faint circle, as generated early or for an unfamiliar prompt, keeps its size;
+    its colour balance shrinks with its contrast, and so does the probe's confidence.
+    """
     images = images.clamp(0, 1)
-    size = images.shape[-1]
-    weight = ((0.8 - images[:, 1]) / 0.3).clamp(0, 1)  # 0 on the background, 1 inside the circle
-    area = weight.sum(dim=(1, 2))
-    core = weight ** 2
-    balance = ((images[:, 0] - images[:, 2]) * core).sum(dim=(1, 2)) / core.sum(dim=(1, 2)).clamp(min=1e-6)
+    n, size = len(images), images.shape[-1]
+    green = images[:, 1].reshape(n, -1)
+    balance_map = (images[:, 0] - images[:, 2]).reshape(n, -1)
+    depth = (green.median(dim=1, keepdim=True).values - green).clamp(min=0)
+    peak = depth.max(dim=1, keepdim=True).values
+    mask = (depth >= 0.5 * peak) & (peak > MIN_CONTRAST)
+    background = depth < 0.2 * peak
+    area = mask.sum(dim=1).float()
+    inside = (balance_map * mask).sum(dim=1) / area.clamp(min=1)
+    outside = (balance_map * background).sum(dim=1) / background.sum(dim=1).clamp(min=1)
+    balance = torch.where(area > 0, inside - outside, torch.zeros_like(inside))
     radius = torch.sqrt(area / np.pi) * 2 / size
     return balance.numpy(), radius.numpy(), area.numpy()
 
@@ -52,13 +65,13 @@ class ConceptProbe:
         return cls(color, size)
 
     def predict(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """P(red) and P(large) per image in [0, 1]; 0.5 for images that show no object."""
+        """P(red) and P(large) per image in [0, 1]; NaN for images that show no readable object."""
         balance, radius, area = features(images)
         p_red = self.color.predict_proba(balance[:, None])[:, 1]
         p_large = self.size.predict_proba(radius[:, None])[:, 1]
-        empty = area < MIN_AREA
-        p_red[empty] = 0.5
-        p_large[empty] = 0.5
+        unreadable = area < MIN_AREA
+        p_red[unreadable] = np.nan
+        p_large[unreadable] = np.nan
         return p_red, p_large
 
     def target_probabilities(self, images: torch.Tensor, combination: str) -> tuple[np.ndarray, np.ndarray]:

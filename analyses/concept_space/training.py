@@ -73,11 +73,14 @@ def evaluate(model: ConceptUNet, probe: ConceptProbe, concepts: Concepts, settin
         chunk = images[i * k:(i + 1) * k]
         prompt = name if name in COMBINATIONS else held_out
         p_color, p_size = probe.target_probabilities(chunk, prompt)
-        joint = float(np.mean((p_color > 0.5) & (p_size > 0.5)))
+        joint = float(np.mean((p_color > 0.5) & (p_size > 0.5)))  # NaN compares False: unreadable is wrong
         if name in COMBINATIONS:
-            trajectory.append({"step": step, "prompt": name, "p_color": float(p_color.mean()),
-                               "p_size": float(p_size.mean()), "acc_color": float(np.mean(p_color > 0.5)),
-                               "acc_size": float(np.mean(p_size > 0.5)), "joint_accuracy": joint})
+            readable = ~np.isnan(p_color)
+            trajectory.append({"step": step, "prompt": name,
+                               "p_color": float(p_color[readable].mean()) if readable.any() else np.nan,
+                               "p_size": float(p_size[readable].mean()) if readable.any() else np.nan,
+                               "acc_color": float(np.mean(p_color > 0.5)), "acc_size": float(np.mean(p_size > 0.5)),
+                               "joint_accuracy": joint, "readable": float(readable.mean())})
         if name == held_out:
             accuracy.append({"step": step, "method": "naive", "joint_accuracy": joint})
         elif name not in COMBINATIONS:
