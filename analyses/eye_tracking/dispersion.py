@@ -63,7 +63,7 @@ def trial_entropy(fixations: pd.DataFrame, stimuli: dict[tuple[str, str], Stimul
             rows = local[trial_id] >= 0
             stack = maps.density_stack(local[trial_id][rows], fixations["x"].to_numpy()[rows],
                                        fixations["y"].to_numpy()[rows], np.ones(rows.sum()), len(part), shape, cell,
-                                       sigma_deg * px_per_deg)
+                                       sigma_deg * px_per_deg, np.float32)
             out[part] = maps.entropy_bits(stack)
     return pd.Series(out, index=pd.MultiIndex.from_frame(keys))
 
@@ -79,24 +79,35 @@ def _in_mask(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def per_trial(fixations: pd.DataFrame, stimuli: dict[tuple[str, str], Stimulus], px_per_deg: float,
               sigma_deg: float) -> pd.DataFrame:
     entropy = trial_entropy(fixations, stimuli, px_per_deg, sigma_deg)
+    keys = ["subject", "stimulus", "condition"]
+    codes = fixations.groupby(keys, sort=False).ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    xs_all, ys_all = fixations["x"].to_numpy(float)[order], fixations["y"].to_numpy(float)[order]
+    dur_all = fixations["duration"].to_numpy(float)[order]
+    labels = fixations[keys].to_numpy()[order]
     rows = []
-    for (subject, stimulus, condition), trial in fixations.groupby(["subject", "stimulus", "condition"], sort=False):
-        x, y = trial["x"].to_numpy() / px_per_deg, trial["y"].to_numpy() / px_per_deg
-        durations = trial["duration"].to_numpy()
+    for idx in np.split(np.arange(len(order)), bounds):
+        subject, stimulus, condition = labels[idx[0]]
+        px, py = xs_all[idx], ys_all[idx]
+        x, y = px / px_per_deg, py / px_per_deg
+        durations = dur_all[idx]
         mask = stimuli[(stimulus, condition)].mask
         share = dwell = float("nan")
         if mask is not None and mask.any():
-            inside = _in_mask(trial["x"].to_numpy(), trial["y"].to_numpy(), mask)
+            inside = _in_mask(px, py, mask)
             share = float(inside.mean())
             if np.isfinite(durations).all() and durations.sum() > 0:
                 dwell = float(durations[inside].sum() / durations.sum())
+        known = np.isfinite(durations).any()
         rows.append({
             "subject": subject, "stimulus": stimulus, "condition": condition,
-            "entropy": float(entropy.loc[(subject, stimulus, condition)]),
             "centroid_distance": centroid_distance(x, y), "hull_area": hull_area(x, y), "bcea": bcea(x, y),
-            "n_fixations": len(trial),
-            "mean_duration": float(np.nanmean(durations)) if np.isfinite(durations).any() else float("nan"),
-            "total_dwell": float(np.nansum(durations)) if np.isfinite(durations).any() else float("nan"),
+            "n_fixations": len(idx),
+            "mean_duration": float(np.nanmean(durations)) if known else float("nan"),
+            "total_dwell": float(np.nansum(durations)) if known else float("nan"),
             "mask_share": share, "mask_dwell_share": dwell,
         })
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.insert(3, "entropy", entropy.reindex(pd.MultiIndex.from_frame(out[keys])).to_numpy())
+    return out

@@ -45,7 +45,7 @@ class View:
         self.screen = Screen.from_params(params)
         self.conditions = sorted(self.fix["condition"].unique())
         self.real = real_condition(self.conditions)
-        images = list(dict.fromkeys(self.fix["stimulus"]))
+        images = list(pd.unique(self.fix["stimulus"]))
         self.image = str(params.get("view_image") or images[0])
         if self.image not in images:
             self.image = images[0]
@@ -208,9 +208,12 @@ def conditions(view: View) -> go.Figure | None:
     order = ([view.real] if view.real else []) + [c for c in view.conditions if c != view.real]
     fig = go.Figure()
     wide = means.pivot(index="stimulus", columns="condition", values=measure).reindex(columns=order)
-    for stimulus, values in wide.iterrows():  # one line per image: the pairing the test uses
-        fig.add_trace(go.Scatter(x=order, y=values, mode="lines", line=dict(color=GREY, width=0.8), opacity=0.5,
-                                 hovertemplate=f"{stimulus}: %{{y:.3g}}<extra></extra>", showlegend=False))
+    # one line per image, the pairing the test uses: a single trace, images separated by gaps
+    xs = [x for _ in range(len(wide)) for x in [*order, None]]
+    ys = [v for row in wide.to_numpy() for v in [*row, None]]
+    names = [n for n in wide.index for _ in range(len(order) + 1)]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=GREY, width=0.8), opacity=0.5, text=names,
+                             hovertemplate="%{text}: %{y:.3g}<extra></extra>", showlegend=False, connectgaps=False))
     palette = [BLUE, VERMILION, GREEN, ORANGE, "#CC79A7", "#56B4E9"]
     for i, cond in enumerate(order):
         fig.add_trace(go.Box(x=[cond] * wide[cond].notna().sum(), y=wide[cond].dropna(), name=cond, boxpoints="all",

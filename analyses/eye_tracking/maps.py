@@ -38,24 +38,25 @@ def stack(groups: np.ndarray, xs, ys, weights, n_groups: int, shape: tuple[int, 
     return counts.reshape(n_groups, *shape)
 
 
-def smooth(maps: np.ndarray, sigma_cells: float) -> np.ndarray:
-    """Gaussian smoothing of each map in a stack (or of one 2D map)."""
+def smooth(maps: np.ndarray, sigma_cells: float, dtype=np.float64) -> np.ndarray:
+    """Gaussian smoothing of each map in a stack (or of one 2D map); float32 halves the memory traffic
+    where many maps are smoothed only to be summarised."""
     sigma = (0.0, sigma_cells, sigma_cells) if maps.ndim == 3 else sigma_cells
-    return gaussian_filter(np.asarray(maps, float), sigma, mode="constant", truncate=3.0)
+    return gaussian_filter(np.asarray(maps, dtype), sigma, mode="constant", truncate=3.0)
 
 
-def density_stack(groups, xs, ys, weights, n_groups, shape, cell, sigma_px) -> np.ndarray:
-    return smooth(stack(groups, xs, ys, weights, n_groups, shape, cell), sigma_px / cell)
+def density_stack(groups, xs, ys, weights, n_groups, shape, cell, sigma_px, dtype=np.float64) -> np.ndarray:
+    return smooth(stack(groups, xs, ys, weights, n_groups, shape, cell), sigma_px / cell, dtype)
 
 
 def entropy_bits(maps: np.ndarray) -> np.ndarray:
     """Shannon entropy (bits) of each map normalised to a distribution; NaN for an empty map."""
-    maps = np.asarray(maps, float).reshape(len(maps), -1)
-    totals = maps.sum(axis=1, keepdims=True)
+    from scipy.special import entr  # -p ln p, 0 at p = 0
+
+    maps = np.asarray(maps).reshape(len(maps), -1)
+    totals = maps.sum(axis=1, keepdims=True, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = maps / totals
-        terms = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0)
-    out = -terms.sum(axis=1)
+        out = entr(np.clip(maps / totals.astype(maps.dtype), 0, None)).sum(axis=1, dtype=np.float64) / np.log(2)
     out[totals[:, 0] <= 0] = np.nan
     return out
 
@@ -68,26 +69,28 @@ def pooled_maps(fixations, sizes: dict, sigma_px: float, weighting: str = "count
     `sizes` maps (stimulus, condition) to (width, height). Duration weighting falls back to a weight
     of 1 where a fixation's duration is unknown.
     """
+    import pandas as pd
+
     fix = fixations if observer is None else fixations[fixations["subject"] == observer]
     if keys is not None:
-        wanted = set(keys)
-        fix = fix[[k in wanted for k in zip(fix["stimulus"], fix["condition"])]]
+        fix = fix[pd.MultiIndex.from_arrays([fix["stimulus"], fix["condition"]]).isin(list(keys))]
     weights = np.ones(len(fix))
     if weighting == "duration":
         durations = fix["duration"].to_numpy(float)
         weights = np.where(np.isfinite(durations), durations, 1.0)
-    group_keys = list(zip(fix["stimulus"], fix["condition"]))
-    out = {}
-    by_size: dict = {}
-    for key in dict.fromkeys(group_keys):
-        by_size.setdefault(tuple(sizes[key]), []).append(key)
+    codes, uniques = pd.factorize(pd.MultiIndex.from_arrays([fix["stimulus"], fix["condition"]]))
     xs, ys = fix["x"].to_numpy(float), fix["y"].to_numpy(float)
+    by_size: dict = {}
+    for code, key in enumerate(uniques):
+        by_size.setdefault(tuple(sizes[key]), []).append(code)
+    out = {}
     for (width, height), members in by_size.items():
         cell = display_cell(width, height, max_side)
         shape = grid_shape(width, height, cell)
-        index = {k: i for i, k in enumerate(members)}
-        ids = np.array([index.get(k, -1) for k in group_keys])
+        local = np.full(len(uniques), -1)
+        local[members] = np.arange(len(members))
+        ids = local[codes]
         rows = ids >= 0
         smoothed = density_stack(ids[rows], xs[rows], ys[rows], weights[rows], len(members), shape, cell, sigma_px)
-        out.update({k: (smoothed[i], cell) for k, i in index.items()})
+        out.update({uniques[code]: (smoothed[i], cell) for i, code in enumerate(members)})
     return out

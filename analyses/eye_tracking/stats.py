@@ -112,7 +112,8 @@ def mixed_models(trials: pd.DataFrame, measures, real: str) -> tuple[pd.DataFram
     """measure ~ condition (real as reference) with random intercepts for subject and image, per measure.
 
     Crossed random effects (one group, a variance component each) up to CROSSED_LIMIT rows; above it,
-    a random intercept per subject with image as a fixed effect. Returns the table and why it is empty.
+    a random intercept per subject on the measure centred within each image (image as a fixed effect,
+    exactly so in a balanced design). Returns the table and why it is empty.
     """
     import statsmodels.formula.api as smf
 
@@ -134,7 +135,8 @@ def mixed_models(trials: pd.DataFrame, measures, real: str) -> tuple[pd.DataFram
                     model = smf.mixedlm(f"value ~ {term}", data, groups=np.ones(len(data)),
                                         vc_formula={"subject": "0 + C(subject)", "image": "0 + C(stimulus)"})
                 else:
-                    model = smf.mixedlm(f"value ~ {term} + C(stimulus)", data, groups=data["subject"])
+                    data = data.assign(value=data["value"] - data.groupby("stimulus")["value"].transform("mean"))
+                    model = smf.mixedlm(f"value ~ {term}", data, groups=data["subject"])
                 fit = model.fit(reml=True, method=["lbfgs", "powell"])
             except (np.linalg.LinAlgError, ValueError) as exc:
                 rows.append({"measure": measure, "term": "(model failed)", "note": str(exc)[:200]})
@@ -146,5 +148,5 @@ def mixed_models(trials: pd.DataFrame, measures, real: str) -> tuple[pd.DataFram
                          "coef": fit.params[name], "se": fit.bse[name], "p": fit.pvalues[name],
                          "n_obs": len(data), "converged": bool(fit.converged),
                          "model": "crossed random intercepts (subject, image)" if crossed
-                         else "random intercept (subject), image fixed"})
+                         else "random intercept (subject), measure centred within image"})
     return pd.DataFrame(rows), ""
