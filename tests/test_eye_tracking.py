@@ -63,7 +63,10 @@ def test_display_options_redraw_without_recomputing(store):
 
 
 def test_every_demo_figure_says_simulated(store):
-    outcome = run("eye_tracking", preset="smoke", store=store)
+    partials = []
+    outcome = run("eye_tracking", preset="smoke", store=store, on_preview=partials.append)
+    live = ANALYSIS.preview(partials[0], outcome.params)  # drawn while the tests compute
+    assert set(live) == {"heatmap", "scanpath"} and all(f.layout.title.text.startswith("SIMULATED") for f in live.values())
     figures = outcome.figures()
     assert set(figures) == {"heatmap", "scanpath", "real_vs_fake", "conditions", "effects", "saliency_metrics"}
     assert all(f.layout.title.text.startswith("SIMULATED DATA") for f in figures.values())

@@ -73,6 +73,7 @@ ANALYSIS = Analysis(
     spec=SPEC,
     compute=lazy("analyses.eye_tracking.compute:compute"),
     figures=lazy("analyses.eye_tracking.figures:build_figures"),
+    preview=lazy("analyses.eye_tracking.figures:preview_figures"),
     presets={
         "smoke": {"demo_images": 8, "demo_observers": 8, "demo_fixations": 8, "bootstrap": 500},
         "default": {},

@@ -91,6 +91,11 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     conditions = sorted(fix["condition"].unique())
     real = real_condition(conditions)
     fakes = [c for c in conditions if c != real] if real is not None else []
+    stimuli_table, arrays = _thumbnails(dataset)
+    preview = getattr(ctx, "preview", None)
+    if preview is not None:  # the heatmap and scanpath can be drawn as soon as the fixations are in
+        preview(Result(tables={"fixations": fix, "stimuli": stimuli_table, "notes": pd.DataFrame(
+            [{"key": "simulated", "value": str(dataset.simulated)}])}, arrays=arrays))
     ctx.report(0.25, f"measuring {fix.groupby(['subject', 'stimulus', 'condition']).ngroups} trials")
     trials = dispersion.per_trial(fix, dataset.stimuli, screen.px_per_deg, params["entropy_sigma_deg"])
     measures = [m for m in MEASURES if m in trials and trials[m].notna().any()]
@@ -107,7 +112,6 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
 
     ctx.report(0.8, "saliency metrics")
     scores = saliency_scores(dataset, screen, params["entropy_sigma_deg"], real)
-    stimuli_table, arrays = _thumbnails(dataset)
 
     metrics: dict[str, Any] = {
         "n_subjects": fix["subject"].nunique(), "n_stimuli": fix["stimulus"].nunique(),

@@ -291,3 +291,9 @@ def build_figures(result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
     built = {"heatmap": heatmap(view), "scanpath": scanpath(view), "real_vs_fake": real_vs_fake(view),
              "conditions": conditions(view), "effects": effects(view), "saliency_metrics": saliency_metrics(view)}
     return {name: fig for name, fig in built.items() if fig is not None}
+
+
+def preview_figures(partial, params: Mapping[str, Any]) -> dict[str, go.Figure]:
+    """While the measures and tests compute: the first image's heatmap and a scanpath."""
+    view = View(partial, params)
+    return {"heatmap": heatmap(view), "scanpath": scanpath(view)}
