@@ -78,6 +78,7 @@ def paper_zip(path, data, masks=True, extra=None, without_images=()):
                 mask = np.zeros((120, 160), np.uint8)
                 mask[40:80, 60:100] = 255
                 archive.writestr(f"dataset/masks/semantic_aware/{img_id}.png", png(mask))
+                archive.writestr(f"dataset/saliency/semantic_aware/{img_id}.png", png(mask))  # a model that knows
         for name, payload in (extra or {}).items():
             archive.writestr(name, payload)
     return path
@@ -102,6 +103,10 @@ def test_paper_layout_gives_the_papers_result(tmp_path, store):
     assert m["entropy_fake_mean"] < m["entropy_real_mean"]
     assert m["dispersion_test_p"] == pytest.approx(2 / 64)  # six images, every one more confined when edited
     assert m["mask_share_fake_mean"] == pytest.approx(1.0) and m["mask_share_real_mean"] < 0.3
+    # a shipped saliency map that marks the edit predicts the fixations on the edited images
+    scores = outcome.result.tables["saliency_metrics"].set_index(["predictor", "condition"])
+    assert scores.loc[("dataset_saliency", "semantic_aware"), "AUC_Judd"].min() > 0.9
+    assert m["auc_judd_dataset_saliency_mean"] > m["auc_judd_centre_bias_mean"]
     assert not m.get("simulated")
 
 

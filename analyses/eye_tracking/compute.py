@@ -39,11 +39,17 @@ def _thumbnails(dataset: Dataset) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     return pd.DataFrame(rows), arrays
 
 
+def _to_grid(full: np.ndarray, shape: tuple[int, int], cell: int) -> np.ndarray:
+    """A per-pixel map averaged over the grid's cells (zero-padded at the right and bottom edges)."""
+    padded = np.pad(full, ((0, shape[0] * cell - full.shape[0]), (0, shape[1] * cell - full.shape[1])))
+    return padded.reshape(shape[0], cell, shape[1], cell).mean(axis=(1, 3))
+
+
 def saliency_scores(dataset: Dataset, screen: Screen, sigma_deg: float, real: str | None) -> pd.DataFrame:
     """Per stimulus and condition: how well a predictor's map matches the observers' pooled fixations.
 
-    Predictors: the spectral-residual model (where there is a picture), the centre-bias baseline, and,
-    on a manipulated image, the observers' map on the real image. Maps on a grid of display cells.
+    Predictors: the spectral-residual model (where there is a picture), a saliency map shipped with the
+    dataset, the centre-bias baseline, and, on a manipulated image, the observers' map on the real image. Maps on a grid of display cells.
     """
     fix = dataset.fixations
     ppd = screen.px_per_deg
@@ -64,10 +70,9 @@ def saliency_scores(dataset: Dataset, screen: Screen, sigma_deg: float, real: st
         baseline = saliency.centre_bias(shape, (shape[1] / 4))  # σ a quarter of the width, in cells
         predictors = {"centre_bias": baseline}
         if stim.image is not None:
-            model = saliency.spectral_residual(stim.image)
-            predictors["spectral_residual"] = maps.smooth(
-                np.pad(model, ((0, shape[0] * cell - stim.height), (0, shape[1] * cell - stim.width)))
-                .reshape(shape[0], cell, shape[1], cell).mean(axis=(1, 3)), 0.0)
+            predictors["spectral_residual"] = _to_grid(saliency.spectral_residual(stim.image), shape, cell)
+        if stim.saliency is not None:
+            predictors["dataset_saliency"] = _to_grid(stim.saliency, shape, cell)
         if real is not None and cond != real and (name, real) in human_maps and human_maps[(name, real)][4] == shape:
             predictors["real_observers"] = human_maps[(name, real)][0]
         for predictor, pmap in predictors.items():

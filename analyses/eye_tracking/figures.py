@@ -111,7 +111,8 @@ def _frame(fig, width: int, height: int, row=None, col=None) -> None:
     fig.update_yaxes(range=[height, 0], showgrid=False, zeroline=False, title_text="y (px)", constrain="domain", **kw)
 
 
-def _heat(density: np.ndarray, cell: int, params, zmax=None, colorscale=None, zmid=None, colorbar_x=None) -> go.Heatmap:
+def _heat(density: np.ndarray, cell: int, params, zmax=None, colorscale=None, zmid=None, colorbar_x=None,
+          colorbar_title="density<br>(÷ max)") -> go.Heatmap:
     z = np.asarray(density, float)
     peak = zmax if zmax is not None else (np.abs(z).max() or 1.0)
     shown = z / peak
@@ -120,7 +121,7 @@ def _heat(density: np.ndarray, cell: int, params, zmax=None, colorscale=None, zm
     extra = dict(zmid=0, zmin=-1, zmax=1) if zmid is not None else dict(zmin=0, zmax=1)
     return go.Heatmap(z=shown, x0=cell / 2, dx=cell, y0=cell / 2, dy=cell, colorscale=colorscale or params["colorscale"],
                       opacity=params["opacity"], hovertemplate="x %{x:.0f}, y %{y:.0f}: %{z:.2f}<extra></extra>",
-                      colorbar=dict(title="density<br>(÷ max)", x=colorbar_x, len=0.8, thickness=12), **extra)
+                      colorbar=dict(title=colorbar_title, x=colorbar_x, len=0.8, thickness=12), **extra)
 
 
 def heatmap(view: View) -> go.Figure:
@@ -170,13 +171,13 @@ def real_vs_fake(view: View) -> go.Figure | None:
     real_map, cell, n_real = view.density(view.real)
     fake_map, fake_cell, n_fake = view.density(fake)
     _, _, width, height = view.picture(view.real)
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06,
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.12,
                         subplot_titles=(f"{view.real} (n = {n_real})", f"{fake} (n = {n_fake})",
                                         f"difference: {fake} − {view.real}"))
     peak = max(real_map.max(), fake_map.max()) or 1.0
     for col, (cond, density) in enumerate(((view.real, real_map), (fake, fake_map)), start=1):
         _add_picture(fig, view, cond, 1, col)
-        heat = _heat(density, cell, view.params, zmax=peak, colorbar_x=0.655 if col == 2 else None)
+        heat = _heat(density, cell, view.params, zmax=peak, colorbar_x=0.635 if col == 2 else None)
         heat.showscale = col == 2
         fig.add_trace(heat, row=1, col=col)
         _frame(fig, width, height, 1, col)
@@ -186,10 +187,14 @@ def real_vs_fake(view: View) -> go.Figure | None:
         diff = q - p
         _add_picture(fig, view, fake, 1, 3)
         fig.add_trace(_heat(diff, cell, {**view.params, "opacity": max(view.params["opacity"], 0.5)},
-                            zmax=np.abs(diff).max() or 1.0, colorscale="RdBu_r", zmid=0.0, colorbar_x=1.0), row=1, col=3)
+                            zmax=np.abs(diff).max() or 1.0, colorscale="RdBu_r", zmid=0.0, colorbar_x=1.0,
+                            colorbar_title="difference<br>(÷ max |Δ|)"), row=1, col=3)
         _frame(fig, width, height, 1, 3)
     fig.update_layout(title=view.title(f"{view.image}: real vs manipulated (red in the difference: more on the "
-                                       "manipulated)"), showlegend=False)
+                                       "manipulated)"), showlegend=False, margin=dict(t=110))
+    fig.update_yaxes(title_text="", col=2)
+    fig.update_yaxes(title_text="", col=3)
+    fig.update_annotations(font_size=None)  # subplot titles follow the figure style's font
     return fig
 
 
@@ -269,7 +274,8 @@ def saliency_metrics(view: View) -> go.Figure | None:
     if scores.empty:
         return None
     names = ("NSS", "AUC_Judd", "CC", "SIM", "KL", "IG")
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.04)
+    titles = ("NSS", "AUC-Judd", "CC", "SIM", "KL (nats)", "IG (bits/fix.)")
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=titles, horizontal_spacing=0.04)
     predictors = sorted(scores["predictor"].unique())
     palette = {"centre_bias": GREY, "spectral_residual": BLUE, "real_observers": VERMILION}
     for col, metric in enumerate(names, start=1):
@@ -280,8 +286,9 @@ def saliency_metrics(view: View) -> go.Figure | None:
                                  showlegend=col == 1, marker_color=palette.get(predictor, GREEN),
                                  error_y=dict(type="data", array=rows["sem"].fillna(0))), row=1, col=col)
     n = scores["stimulus"].nunique()
-    fig.update_layout(barmode="group", title=view.title(f"Saliency metrics against the observers' maps (mean ± SEM "
-                                                        f"over {n} images; IG in bits/fixation over the centre bias)"),
+    fig.update_annotations(font_size=None)
+    fig.update_layout(barmode="group", title=view.title(f"Predictors vs the observers' maps: mean ± SEM, n = {n} images "
+                                                        "(IG over the centre bias)"),
                       legend=dict(orientation="h", y=-0.25))
     return fig
 

@@ -24,6 +24,7 @@ class Stimulus:
     height: int
     image: np.ndarray | None = None  # H x W x 3 uint8
     mask: np.ndarray | None = None   # H x W bool: the edited region
+    saliency: np.ndarray | None = None  # H x W float: a model's saliency map shipped with the data
 
 
 @dataclass

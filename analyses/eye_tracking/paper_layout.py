@@ -1,5 +1,6 @@
 """The "Unveiling the Truth" dataset layout: gaze_data.pickle, images/<edit>/<id>.jpg, masks/<edit>/<id>.png.
 
+Optionally `saliency/<edit>/<id>.png`: a model's saliency map per stimulus, scored against the observers.
 `data[img_id][edit_type]["user_<n>"]` holds `x_fix`, `y_fix` (fixations in order; no durations) besides
 the raw `x_coords`, `y_coords`. It arrives as a .zip of the dataset folder, or as the bare pickle
 (then without pictures: the stimulus is the screen). The pickle is read by `safe_pickle`, never `pickle.load`.
@@ -109,7 +110,8 @@ def load_zip(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, di
                 rel = member.relative_to(root)
             except ValueError:
                 continue
-            if len(rel.parts) == 3 and rel.parts[0] in ("images", "masks") and rel.suffix.lower() in IMAGE_SUFFIXES:
+            if len(rel.parts) == 3 and rel.parts[0] in ("images", "masks", "saliency") \
+                    and rel.suffix.lower() in IMAGE_SUFFIXES:
                 files[(rel.parts[0], rel.parts[2].rsplit(".", 1)[0], rel.parts[1])] = member
         stimuli: dict = {}
         for stim, cond in sorted(set(zip(table["stimulus"], table["condition"]))):
@@ -128,7 +130,14 @@ def load_zip(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, di
                                                 f"{image.shape[1::-1]} (mask ignored)",
                                      "where": f"masks/{cond}/{stim}", "count": 1})
                     mask = None
-            stimuli[(stim, cond)] = Stimulus(image.shape[1], image.shape[0], image, mask)
+            model = None
+            if ("saliency", stim, cond) in files:  # a model's map to score against the observers
+                model = _decode_image(read(files[("saliency", stim, cond)]), "saliency map", "L").astype(float)
+                if model.shape != image.shape[:2]:
+                    problems.append({"problem": "saliency map size differs from the image's (map ignored)",
+                                     "where": f"saliency/{cond}/{stim}", "count": 1})
+                    model = None
+            stimuli[(stim, cond)] = Stimulus(image.shape[1], image.shape[0], image, mask, model)
     return table, stimuli, problems
 
 
