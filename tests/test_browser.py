@@ -27,7 +27,8 @@ def test_home_to_loss_landscape_smoke_run_and_export(server, browser):
     page.locator(".js-plotly-plot").nth(9).wait_for()
     page.get_by_text("Computed in").wait_for()
     assert page.locator(".js-plotly-plot").count() == 10
-    assert "preset=smoke" in page.url and "epochs=5" in page.url
+    page.wait_for_function("() => location.search.includes('epochs=5')")  # the link follows the run's parameters
+    assert "preset=smoke" in page.url and "width=32" in page.url
     page.screenshot(path=str(SCREENSHOTS / "loss_landscape.png"), full_page=True)
 
     page.get_by_text("Export for a paper").click()
