@@ -83,16 +83,40 @@ def resolve(model_id: str, progress=None) -> str:
     return str(packaged_gemma_dir(progress)) if model_id == PACKAGED else model_id
 
 
+def _cached_on_disk(model_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick connection attempt: offline, a hub id fails at once instead of after minutes of retries."""
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 @lru_cache(maxsize=2)
 def _load(source: str, trust_remote_code: bool, device: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     offline = not Path(source).is_dir()
+    local_only = offline and (_cached_on_disk(source) or not _hub_reachable())
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code,
+                                                  local_files_only=local_only)
         model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=trust_remote_code,
-                                                     dtype=torch.float32)
+                                                     dtype=torch.float32, local_files_only=local_only)
     except (OSError, ValueError, KeyError) as exc:
         where = ("no such model on the Hugging Face Hub, or the Hub cannot be reached from this server "
                  "(only models already in the local Hugging Face cache load offline)") if offline else \

@@ -82,12 +82,19 @@ def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16
     results: list[np.ndarray | None] = [None] * len(requests)
     prompts = [tokenizer.encode(r.prompt, add_special_tokens=r.add_special_tokens) for r in requests]
 
-    # Identifier requests: one sequence each.
-    ident = [k for k, r in enumerate(requests) if r.response == "identifier"]
-    tokens = {}
-    for k in ident:
-        shared, tokens[k] = identifier_tokens(tokenizer, requests[k].targets)
+    # Identifier requests whose options differ in one token: one sequence each. Others (a tokenizer
+    # that merges " A" into one token but splits " B") are scored like texts, by their summed log-probability.
+    ident, tokens, whole = [], {}, []
+    for k, r in enumerate(requests):
+        if r.response != "identifier":
+            continue
+        try:
+            shared, tokens[k] = identifier_tokens(tokenizer, r.targets)
+        except ValueError:
+            whole.append(k)
+            continue
         prompts[k] = prompts[k] + shared
+        ident.append(k)
     for batch in _batches([len(prompts[k]) for k in ident], batch_size):
         keys = [ident[b] for b in batch]
         logp = _forward_last(model, [prompts[k] for k in keys], 1, pad_id, device)[:, -1, :]
@@ -97,8 +104,8 @@ def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16
         if on_batch:
             on_batch(keys, values)
 
-    # Option-text requests: one sequence per option, regrouped per request when all its options are done.
-    text = [k for k, r in enumerate(requests) if r.response == "text"]
+    # Continuations: one sequence per option, regrouped per request when all its options are done.
+    text = [k for k, r in enumerate(requests) if r.response == "text"] + whole
     pieces = [(k, j, tokenizer.encode(t, add_special_tokens=False)) for k in text
               for j, t in enumerate(requests[k].targets)]
     for k, j, cont in pieces:
@@ -114,7 +121,8 @@ def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16
             n = len(cont)
             # Tokens of the continuation sit in the last n positions; each is predicted one position earlier.
             rows = logp[row, keep - n - 1:keep - 1, :]
-            partial[k][j] = float(rows[torch.arange(n), torch.tensor(cont)].mean())
+            token_logp = rows[torch.arange(n), torch.tensor(cont)]
+            partial[k][j] = float(token_logp.mean() if requests[k].response == "text" else token_logp.sum())
             if len(partial[k]) == len(requests[k].targets):
                 results[k] = np.asarray([partial[k][i] for i in range(len(requests[k].targets))])
                 done_keys.append(k)
