@@ -1,0 +1,117 @@
+"""The metrics on a simulated respondent with a known position bias, persona effects and format noise:
+each metric must recover what was put in. The respondent answers through the real rendering and
+scores-table code (only the model is replaced)."""
+
+import numpy as np
+import pytest
+
+from analyses.prompt_steering import metrics, questionnaire
+from analyses.prompt_steering.compute import plan, score_table
+
+PARAMS = {"labels_letters": True, "labels_numbers": True, "order_ascending": True, "order_reversed": True,
+          "permutations": 0, "response_identifier": True, "response_text": True, "likert_4": False,
+          "likert_5": True, "likert_6": False, "n_countries": 4, "n_templates": 2, "n_placebos": 2,
+          "persona_slot": "user", "seed": 0}
+
+
+def respondent(table, *, bias=0.0, shifts=None, noise=0.0, label_shift=0.0, persona_noise=0.0, seed=0):
+    """Log-probabilities of a respondent whose latent position per item is m in [0.3, 0.7], moved by
+    its persona's shift and by a random shift per (item, format) of SD `noise` (plus `label_shift` for
+    number labels) and by an independent shift per prompt of SD `persona_noise`; it answers with the two base options around that position (so E[s] equals it exactly),
+    then puts `bias` of its mass on whatever option is listed first."""
+    rng = np.random.default_rng(seed)
+    latent = {item: rng.uniform(0.3, 0.7) for item in table["item"].unique()}
+    format_shift = {key: rng.normal(0, noise) for key in set(zip(table["item"], table["format"]))}
+    shifts = shifts or {}
+    out = []
+    for row in table.itertuples(index=False):
+        r = row.rendered
+        k = len(r.targets)
+        m = latent[row.item] + shifts.get(row.country or row.persona, 0.0) + format_shift[(row.item, row.format)]
+        m += (label_shift if row.label == "numbers" else 0.0) + rng.normal(0, persona_noise)
+        position = np.clip(m, 0, 1) * (k - 1)
+        low = int(np.floor(position)) if position < k - 1 else k - 2
+        base = np.zeros(k)
+        base[low], base[low + 1] = 1 - (position - low), position - low
+        shown = base[list(r.base_index)]
+        shown = (1 - bias) * shown + bias * np.eye(k)[0]
+        out.append(np.log(shown + 1e-12))
+    return table.assign(logp=out)
+
+
+@pytest.fixture(scope="module")
+def prompts_table():
+    q = questionnaire.load(None).subset(18)
+    return q, plan(PARAMS, q, tokenizer=None, chat=False)
+
+
+COUNTRY_SHIFTS = {"United States": -0.15, "China": 0.15, "India": 0.05, "Nigeria": -0.05}
+
+
+def test_format_noise_and_persona_effects_are_recovered(prompts_table):
+    q, table = prompts_table
+    scores = score_table(respondent(table, shifts=COUNTRY_SHIFTS, noise=0.04))
+    m, tables = metrics.summary(scores, q, n_permutations=100)
+    # Format noise: the SD across 8 formats of N(0, 0.04) shifts (ddof 0 shrinks it by sqrt(7/8)).
+    assert m["format_instability_mean"] == pytest.approx(0.04 * np.sqrt(7 / 8), rel=0.2)
+    # Persona effects: each country's mean effect is its shift; placebos do nothing.
+    effects = tables["steering"].groupby("country").effect.mean()
+    for country, shift in COUNTRY_SHIFTS.items():
+        assert effects[country] == pytest.approx(shift, abs=0.01)
+    assert m["country_effect_mean"] == pytest.approx(0.1, abs=0.01)
+    assert m["placebo_effect_mean"] < 0.005
+    # Signal (between-persona variance of the shifts) over noise (0.04^2): far above 1.
+    assert m["steering_snr_median"] > 5
+    assert m["rank_kendall_tau_mean"] > 0.8  # the country ordering holds across formats
+    assert m["extrapolability_r_mean"] > 0.9  # a country's shift is the same on every dimension
+    # Without position bias, the first-listed option carries what content puts there.
+    assert m["position_bias"] < 0.35
+
+
+def test_when_personas_do_nothing_snr_is_low_and_rankings_are_random(prompts_table):
+    q, table = prompts_table
+    m, tables = metrics.summary(score_table(respondent(table, noise=0.04, persona_noise=0.01, seed=1)), q, n_permutations=100)
+    assert m["steering_snr_median"] < 0.5
+    assert abs(m["rank_kendall_tau_mean"]) < 0.15
+    assert m["country_effect_mean"] == pytest.approx(m["placebo_effect_mean"], abs=0.01)
+
+
+def test_position_bias_is_recovered_and_shows_as_an_order_effect(prompts_table):
+    q, table = prompts_table
+    clean = score_table(respondent(table, seed=2))
+    biased = score_table(respondent(table, bias=0.3, seed=2))
+    b0 = metrics.position_bias(clean)["position_bias"]
+    b1 = metrics.position_bias(biased)["position_bias"]
+    assert (b1 - b0) / (1 - b0) == pytest.approx(0.3, abs=1e-6)
+    factors = metrics.factor_effects(biased[biased.persona_kind == "none"], n_permutations=200).set_index("factor")
+    # Mass on the first listed option is mass at 0 ascending and at 1 reversed: E[s] moves by the bias.
+    assert factors.loc["order", "effect"] == pytest.approx(0.3, abs=0.01)
+    assert factors.loc["order", "p_value"] < 0.01
+    assert factors.loc["label", "effect"] < 0.01 and factors.loc["label", "p_value"] > 0.05
+
+
+def test_a_label_effect_is_found_by_its_permutation_test(prompts_table):
+    q, table = prompts_table
+    scores = score_table(respondent(table, noise=0.02, label_shift=0.08, seed=3))
+    factors = metrics.factor_effects(scores[scores.persona_kind == "none"], n_permutations=200).set_index("factor")
+    assert factors.loc["label", "effect"] == pytest.approx(0.08, abs=0.015)
+    assert factors.loc["label", "p_value"] < 0.01
+    assert factors.loc["response", "p_value"] > 0.05
+
+
+def test_jensen_shannon_is_zero_for_identical_answers_and_human_spread_from_distributions():
+    q = questionnaire.from_records([
+        {"id": "a", "dimension": "x", "question": "A?", "options": ["no", "yes"],
+         "human": {"P": [1, 0], "Q": [0, 1], "R": [0.5, 0.5]}},
+        {"id": "b", "dimension": "y", "question": "B?", "options": ["no", "maybe", "yes"],
+         "human": {"P": [1, 0, 0], "Q": [1, 0, 0], "R": [0, 0, 1]}}])
+    # Expected positions: a: P 0, Q 1, R 0.5; b: P 0, Q 0, R 1.
+    assert metrics.human_between_country_sd(q) == pytest.approx((np.std([0, 1, 0.5]) + np.std([0, 0, 1])) / 2)
+    pq, pr, qr = np.sqrt(0.5), np.sqrt((0.25 + 1) / 2), np.sqrt((0.25 + 1) / 2)
+    assert metrics.human_spread(q) == pytest.approx((pq + pr + qr) / 3)
+    params = {**PARAMS, "n_countries": 3, "response_text": False}
+    table = plan(params, q, tokenizer=None, chat=False)
+    assert set(table.country) == {"", "P", "Q", "R"}  # the questionnaire's countries become the personas
+    scores = score_table(respondent(table))
+    instability = metrics.format_instability(scores)
+    assert instability.jsd.max() < 1e-6 and instability.sd.max() < 1e-9
