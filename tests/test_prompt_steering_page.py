@@ -1,0 +1,64 @@
+"""The prompt-steering page through Streamlit's AppTest, with a tiny model (charts are opaque to
+AppTest: we count them)."""
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from analyses.prompt_steering import tiny
+
+PAGE = str(Path(__file__).parents[1] / "dashboard" / "views" / "prompt_steering.py")
+SMALL = {"preset": "smoke", "n_items": "3", "n_countries": "3", "n_placebos": "1", "n_permutations": "50"}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return str(tiny.build(tmp_path_factory.mktemp("tiny_page_model"), "llama", chat=True))
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    threads = torch.get_num_threads()
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    torch.set_num_threads(threads)
+
+
+def test_the_form_waits_for_run_and_offers_the_packaged_model():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception and "press **Run**" in at.info[0].value
+    assert at.sidebar.text_input(key="prompt_steering.model").value == "packaged-gemma-3-270m"
+    assert at.sidebar.checkbox(key="prompt_steering.order_reversed").value is True
+    assert at.sidebar.selectbox(key="prompt_steering.prompt_style").options == ["auto", "plain", "chat"]
+
+
+def test_a_tiny_model_from_a_link_then_a_display_option_from_the_cache(tiny_model):
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params.update({**SMALL, "model": tiny_model})
+    at.run()
+    assert not at.exception and not at.error
+    assert "Computed in" in at.info[0].value
+    assert [m.label for m in at.metric][:3] == ["prompts", "format SD of E[s]", "P(first listed)"]
+    assert at.metric[0].value == "60"  # 3 items x 4 formats x 5 personas
+    assert len(at.get("plotly_chart")) == 8
+    assert any("Imagine you are a person from" in c.value or "Question:" in c.value for c in at.code)
+
+    at.sidebar.selectbox(key="prompt_steering.steering_personas").set_value("placebo")
+    at.sidebar.button[0].click().run()  # a display option: answered from the cache
+    assert not at.exception and "From cache" in at.success[0].value
+    assert len(at.get("plotly_chart")) == 8
+
+
+def test_a_model_that_cannot_be_loaded_is_named_in_the_error():
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params.update({**SMALL, "model": "no-such-org/no-such-model"})
+    at.run()
+    assert not at.exception
+    assert "could not load 'no-such-org/no-such-model'" in at.error[0].value
