@@ -50,7 +50,8 @@ SPEC = ParamSpec(
                    "both measured between training combinations; also at half strength."),
         Float("threshold", 0.9, min=0.5, max=1.0, step=0.05, label="Accuracy threshold",
               help="A concept is learned (or a combination produced) once the accuracy stays above this."),
-        Int("consecutive", 3, min=1, max=10, label="Checkpoints above threshold"),
+        Int("consecutive", 3, min=1, max=10, label="Checkpoints above threshold",
+            help="For a concept's learning time; T_naive and T_intervention take the first smoothed pass."),
         Int("smoothing", 3, min=1, max=9, label="Smoothing window", help="Checkpoints in the centred moving average."),
         Float("min_speed", 0.02, min=0.0, max=0.5, step=0.01, label="Turn: minimum speed",
               help="Moves shorter than this (concept-space units per checkpoint) carry no direction."),
@@ -77,7 +78,8 @@ ANALYSIS = Analysis(
     presets={
         "smoke": {"steps": 120, "checkpoints": 6, "samples": 8, "sampling_steps": 4, "batch_size": 32},
         "default": {},
-        "sweep": {"sweep_points": 4, "seeds": 2},
+        "sweep": {"steps": 1000, "checkpoints": 20, "seeds": 2, "sweep_points": 4, "sweep_min": 0.3,
+                  "sweep_max": 0.9, "color_signal": 0.9},
         "negative_control": {"train_on_all": True},
     },
     summary="A small conditional diffusion model learns images of a circle with two concepts, colour and size, "

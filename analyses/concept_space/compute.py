@@ -45,15 +45,20 @@ def mean_tables(runs: list[Result]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def derived_times(trajectory: pd.DataFrame, accuracy: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Learning times, the turn and the hidden-capability times of the held-out prompt; None where never reached."""
+    """Learning times, the turn and the hidden-capability times of the held-out prompt; None where never reached.
+
+    A concept is learned once its smoothed accuracy stays above the threshold for `consecutive` checkpoints
+    (the paper's rule); T_naive and T_intervention are the first checkpoints where the smoothed joint
+    accuracy passes the threshold.
+    """
     held = trajectory[trajectory.prompt == params["held_out"]].sort_values("step")
     steps = held.step.tolist()
     threshold, consecutive, window = params["threshold"], params["consecutive"], params["smoothing"]
     turn, angle = turn_point(steps, held[["p_color", "p_size"]].to_numpy(), window, params["min_speed"])
 
-    def joint(method: str):
+    def joint(method: str):  # the first (smoothed) pass, as the issue defines T_naive and T_intervention
         rows = accuracy[accuracy.method == method].sort_values("step")
-        return first_sustained(rows.step.tolist(), rows.joint_accuracy, threshold, consecutive, window)
+        return first_sustained(rows.step.tolist(), rows.joint_accuracy, threshold, 1, window)
 
     return {"t_learn_color": first_sustained(steps, held.acc_color, threshold, consecutive, window),
             "t_learn_size": first_sustained(steps, held.acc_size, threshold, consecutive, window),
