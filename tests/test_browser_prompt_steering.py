@@ -1,0 +1,32 @@
+"""The prompt-steering page in a real browser: a tiny model from a link, the figures drawn, the prompt
+inspector opened, then a format added from the sidebar (only the new prompts are scored)."""
+
+import pytest
+
+from analyses.prompt_steering import tiny
+from conftest import SCREENSHOTS
+
+pytestmark = pytest.mark.browser
+
+
+def test_tiny_model_run_inspector_and_an_added_format(server, browser, tmp_path):
+    model = tiny.build(tmp_path / "tiny", "llama", chat=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.goto(f"{server}/prompt_steering?preset=smoke&n_items=3&n_permutations=50&model={model}")
+    page.get_by_text("Computed in").wait_for()
+    page.locator(".js-plotly-plot").nth(7).wait_for()
+    assert page.locator(".js-plotly-plot").count() == 8
+    assert page.get_by_text("Instability matrix: E[s] without a persona").count() >= 1
+    page.get_by_text("Inspect a prompt").click()
+    page.get_by_text("Answer with the letter of one option only.").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "prompt_steering.png"), full_page=True)
+
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Answer by option text").click()
+    sidebar.get_by_role("button", name="Run", exact=True).click()
+    # 3 items x 8 formats x 5 personas; the 60 identifier prompts come from the cache
+    page.get_by_test_id("stMetric").filter(has_text="prompts").filter(has_text="120").wait_for()
+    page.locator(".js-plotly-plot").nth(7).wait_for()
+    assert page.get_by_text("Computed in").count() == 1
