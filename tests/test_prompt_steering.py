@@ -259,3 +259,29 @@ def test_a_directory_without_a_model_is_refused_clearly(tmp_path, store):
     (tmp_path / "notes.txt").write_text("no model here")
     with pytest.raises(ValueError, match="does not hold a loadable causal LM"):
         run(ANALYSIS, "smoke", overrides={**SMALL, "model": str(tmp_path)}, store=store)
+
+
+def test_cli_writes_the_metrics_and_the_scores_table(tiny_gpt2, tmp_path):
+    """The acceptance command's shape, with a tiny model (the packaged Gemma is for real runs)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "analyses.core.cli", "--cache-dir", str(tmp_path / "cache"), "run",
+                           "prompt_steering", "--preset", "smoke", "--set", f"model={tiny_gpt2}", "--set", "n_items=2",
+                           "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "LABSCOPE_TORCH_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    record = json.loads((out / "result.json").read_text())
+    for name in ("format_instability_mean", "position_bias", "steering_snr_median", "placebo_effect_mean",
+                 "country_effect_mean", "rank_kendall_tau_mean"):
+        assert name in record["metrics"]
+    scores = pd.read_csv(out / "scores.csv")
+    assert len(scores) == 2 * 4 * 5
+    assert {"item", "format", "response", "persona", "prompt", "p_1", "p_5", "expected_scale"} <= set(scores.columns)
+    assert scores.prompt.str.contains("Question: ").all()
+
+    bad = subprocess.run([sys.executable, "-m", "analyses.core.cli", "--cache-dir", str(tmp_path / "cache"), "run",
+                          "prompt_steering", "--preset", "smoke", "--set", f"questionnaire={tmp_path / 'nope.csv'}",
+                          "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "parameter 'questionnaire': no such file" in bad.stderr
