@@ -92,12 +92,15 @@ def test_cli_smoke_and_real_files(tmp_path):
     fixations = tmp_path / "fix.csv"
     pd.DataFrame({"subject": ["a", "a", "b", "b"], "image": ["s"] * 4, "x": [100, 200, 300, 400],
                   "y": [100, 150, 200, 250], "duration": [200, 220, 240, 260]}).to_csv(fixations, index=False)
-    for path in (RACCOONS, fixations):
+    from test_eye_tracking_loaders import paper_data, paper_zip
+
+    dataset = paper_zip(tmp_path / "unveiling.zip", paper_data())
+    for path in (RACCOONS, fixations, dataset):
         out = labscope("run", "eye_tracking", "--set", f"data_path={path}", "--out", str(tmp_path / path.stem),
                        cache=cache)
         assert out.returncode == 0, out.stderr
         metrics = json.loads((tmp_path / path.stem / "result.json").read_text())["metrics"]
-        assert metrics["n_fixations"] >= 1 and "simulated" not in metrics or metrics["simulated"] == 0
+        assert metrics["n_fixations"] >= 1 and metrics["simulated"] == 0
 
     broken = tmp_path / "broken.csv"
     broken.write_text("subject,horizontal\na,1\n")
