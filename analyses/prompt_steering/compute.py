@@ -52,13 +52,9 @@ def plan(params: Mapping[str, Any], q: questionnaire.Questionnaire, tokenizer, c
     people = fmt.personas(countries, params["n_templates"], params["n_placebos"])
     rows = []
     for item in q.items:
-        seen = set()
+        # A Likert size does not change a multiple-choice item's prompt: its rows repeat under each size
+        # (so every format has every item) and the repeated prompt is scored once.
         for f in chosen_formats(params):
-            if not item.is_likert:  # the Likert size does not apply: one prompt per remaining format
-                f = fmt.Format(f.label, f.order, f.response, 0)
-                if f in seen:
-                    continue
-                seen.add(f)
             for person in people:
                 r = prompts.render(item, f, person, seed=params["seed"], tokenizer=tokenizer, chat=chat,
                                    slot=params["persona_slot"])

@@ -1,0 +1,91 @@
+"""labscope's option scoring against lm-evaluation-harness's per-option log-likelihood, same model.
+
+Both score the same identifier-only prompts (four options each): lm-eval with one
+`HFLM.loglikelihood` request per option (context = prompt, continuation = " A" ...), labscope with one
+forward pass per prompt that keeps only the last position's logits. Both are warmed up first; the
+log-probabilities must agree (within 1e-4) and the throughput in prompts per second is reported.
+
+    pip install lm-eval        # a benchmark dependency, not a runtime one
+    python benchmarks/prompt_scoring_vs_lm_eval.py [--model DIR_OR_ID] [--prompts 24] [--batch-size 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+
+def build_prompts(n: int):
+    from analyses.prompt_steering import formats, prompts, questionnaire
+
+    bank = questionnaire.load(None)
+    people = formats.personas(["Japan", "Brazil"], 1, 0)
+    fmts = formats.formats(labels=("letters",), orders=("ascending", "reversed"), responses=("identifier",),
+                           likert=(4,))
+    rendered = [prompts.render(item, f, person) for person in people for f in fmts for item in bank.items]
+    return [r for r in rendered if len(r.targets) == 4][:n]
+
+
+def labscope_scores(model, tokenizer, rendered, batch_size, device):
+    from analyses.prompt_steering.compute import _request
+    from analyses.prompt_steering.scoring import score
+
+    return score(model, tokenizer, [_request(r) for r in rendered], batch_size=batch_size, device=device)
+
+
+def lm_eval_scores(lm, rendered):
+    from lm_eval.api.instance import Instance
+
+    requests = [Instance(request_type="loglikelihood", doc={}, arguments=(r.prompt, target), idx=j)
+                for r in rendered for j, target in enumerate(r.targets)]
+    values = np.array([logp for logp, _ in lm.loglikelihood(requests, disable_tqdm=True)])
+    return list(values.reshape(len(rendered), -1))
+
+
+def timed(fn, repeats: int = 1):
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return out, best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="packaged-gemma-3-270m")
+    parser.add_argument("--prompts", type=int, default=24)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from lm_eval.models.huggingface import HFLM
+
+    from analyses.prompt_steering import models
+
+    model, tokenizer = models.load(args.model, device=args.device)
+    rendered = build_prompts(args.prompts)
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=args.batch_size, device=args.device,
+              add_bos_token=True)
+
+    labscope_scores(model, tokenizer, rendered[:2], args.batch_size, args.device)  # warm-up
+    lm_eval_scores(lm, rendered[:2])
+    ours, ours_s = timed(lambda: labscope_scores(model, tokenizer, rendered, args.batch_size, args.device), 2)
+    theirs, theirs_s = timed(lambda: lm_eval_scores(lm, rendered), 1)
+
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(ours, theirs))
+    print(f"model {args.model} on {args.device}, {len(rendered)} four-option prompts, batch {args.batch_size}, "
+          f"{torch.get_num_threads()} thread(s)")
+    print(f"lm-eval  HFLM.loglikelihood: {theirs_s:7.2f} s  {len(rendered) / theirs_s:6.2f} prompts/s")
+    print(f"labscope last-position pass: {ours_s:7.2f} s  {len(rendered) / ours_s:6.2f} prompts/s")
+    print(f"speed-up {theirs_s / ours_s:.1f}x; max |Δ log p| = {diff:.2e} "
+          f"({'agree' if diff < 1e-4 else 'DISAGREE'} within 1e-4)")
+
+
+if __name__ == "__main__":
+    main()
