@@ -10,7 +10,19 @@ import pytest
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
-SHARED = TESTS.parent.parent / "shared"
+
+
+def _shared_dir() -> Path:
+    """The project's shared folder of real sample files, read in place (never copied into the repository):
+    $LABSCOPE_SHARED_DIR, else `shared/` beside the checkout, else /work/shared."""
+    candidates = [os.environ.get("LABSCOPE_SHARED_DIR"), TESTS.parent.parent / "shared", "/work/shared"]
+    for candidate in filter(None, candidates):
+        if (Path(candidate) / "data").is_dir():
+            return Path(candidate)
+    return TESTS.parent.parent / "shared"
+
+
+SHARED = _shared_dir()
 SCREENSHOTS = Path(os.environ.get("LABSCOPE_SCREENSHOTS", TESTS / "screenshots"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]

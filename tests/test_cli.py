@@ -79,7 +79,11 @@ def test_bad_parameters_exit_nonzero_naming_the_parameter(tmp_path, args, messag
 
 def test_unknown_analysis(tmp_path):
     out = labscope("run", "no_such_thing", "--out", str(tmp_path), cache=tmp_path)
-    assert out.returncode == 2 and "unknown analysis 'no_such_thing'; known: landscape_phases, loss_landscape" in out.stderr
+    from analyses.core import all_analyses
+
+    known = ", ".join(sorted(all_analyses()))
+    assert out.returncode == 2 and f"unknown analysis 'no_such_thing'; known: {known}" in out.stderr
+    assert "loss_landscape" in known
 
 
 def test_bad_data_file_is_an_error_not_a_crash(tmp_path):
