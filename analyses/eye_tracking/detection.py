@@ -25,6 +25,9 @@ def _experiment(screen: Screen, sampling_rate: float | None):
 
 def _detect(gaze, params: Mapping[str, Any], what: str) -> pd.DataFrame:
     """Run the chosen detector; one row per fixation with its trial columns, onset, duration and mean pixel."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*No events were detected", category=UserWarning)  # said below
     gaze.pix2deg()
     if params["detection"] == "ivt":
         gaze.pos2vel()
