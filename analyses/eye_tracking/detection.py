@@ -27,17 +27,18 @@ def _detect(gaze, params: Mapping[str, Any], what: str) -> pd.DataFrame:
     """Run the chosen detector; one row per fixation with its trial columns, onset, duration and mean pixel."""
     import warnings
 
-    warnings.filterwarnings("ignore", message=".*No events were detected", category=UserWarning)  # said below
     gaze.pix2deg()
-    if params["detection"] == "ivt":
-        gaze.pos2vel()
-        gaze.detect("ivt", velocity_threshold=params["velocity_threshold"],
-                    minimum_duration=params["min_fixation_ms"])
-        rule = f"I-VT at {params['velocity_threshold']:g}°/s"
-    else:
-        gaze.detect("idt", dispersion_threshold=params["dispersion_threshold"],
-                    minimum_duration=params["min_fixation_ms"])
-        rule = f"I-DT at {params['dispersion_threshold']:g}°"
+    with warnings.catch_warnings():  # "no events detected" is said below, with the thresholds
+        warnings.filterwarnings("ignore", message=".*No events were detected", category=UserWarning)
+        if params["detection"] == "ivt":
+            gaze.pos2vel()
+            gaze.detect("ivt", velocity_threshold=params["velocity_threshold"],
+                        minimum_duration=params["min_fixation_ms"])
+            rule = f"I-VT at {params['velocity_threshold']:g}°/s"
+        else:
+            gaze.detect("idt", dispersion_threshold=params["dispersion_threshold"],
+                        minimum_duration=params["min_fixation_ms"])
+            rule = f"I-DT at {params['dispersion_threshold']:g}°"
     if gaze.events.frame.height == 0:
         raise ValueError(f"{what}: {rule} with fixations of at least {params['min_fixation_ms']} ms found no fixation; "
                          "try a higher velocity threshold (noisy data), I-DT, or a shorter minimum")
