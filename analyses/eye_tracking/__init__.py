@@ -65,7 +65,7 @@ ANALYSIS = Analysis(
     name="eye_tracking",
     title="Eye tracking: real vs manipulated images",
     papers=("Cartella, Cuculo, Cornia, Cucchiara (2024). Unveiling the Truth: Exploring Human Gaze Patterns in "
-            "Fake Images. IEEE Signal Processing Letters.",
+            "Fake Images. arXiv:2403.08933.",
             "Bylinskii, Judd, Oliva, Torralba, Durand (2019). What do different evaluation metrics tell us about "
             "saliency models? IEEE TPAMI.",
             "Kümmerer, Wallis, Bethge (2015). Information-theoretic model comparison unifies saliency metrics. PNAS."),
