@@ -107,8 +107,8 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
               "times": pd.DataFrame(per_seed),
               "loss": pd.concat([r.tables["loss"].assign(seed=s) for s, r in zip(seeds, main_runs)])}
     if sweep_signals(params):
-        tables["sweep"] = _sweep_table(params, seeds, finished)
-        metrics["sweep_spearman_color"] = _spearman(tables["sweep"])
+        tables["sweep"], tables["sweep_mean"] = _sweep_tables(params, seeds, finished)
+        metrics["sweep_spearman_color"] = _spearman(tables["sweep_mean"])
     return Result(metrics=metrics, tables=tables, arrays={"samples": main_runs[0].arrays["samples"]})
 
 
@@ -117,22 +117,26 @@ def _final(accuracy: pd.DataFrame, method: str) -> float:
     return float(rows.joint_accuracy.iloc[-1])
 
 
-def _sweep_table(params: Mapping[str, Any], seeds: list[int], finished: dict) -> pd.DataFrame:
-    """Per colour signal and seed: both learning times and the pixel-space signals."""
-    rows = []
+def _sweep_tables(params: Mapping[str, Any], seeds: list[int], finished: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Learning times per colour signal: per seed, and from the seed-averaged curves (as the main metrics are)."""
+    rows, means = [], []
     for signal in sweep_signals(params):
         pixels = pixel_signal(Concepts(signal, params["size_signal"]), params["image_size"])
-        for seed in seeds:
-            run = finished[(seed, signal)]
+        runs = [finished[(seed, signal)] for seed in seeds]
+        for seed, run in zip(seeds, runs):
             times = derived_times(run.tables["trajectory"], run.tables["accuracy"], params)
             rows.append({"color_signal": signal, "seed": seed, "t_learn_color": times["t_learn_color"],
                          "t_learn_size": times["t_learn_size"], "pixel_signal_color": pixels["color"],
                          "pixel_signal_size": pixels["size"]})
-    return pd.DataFrame(rows)
+        times = derived_times(*mean_tables(runs), params)
+        means.append({"color_signal": signal, "t_learn_color": times["t_learn_color"],
+                      "t_learn_size": times["t_learn_size"], "pixel_signal_ratio": pixels["color"] / pixels["size"]})
+    return pd.DataFrame(rows), pd.DataFrame(means)
 
 
 def _spearman(sweep: pd.DataFrame) -> float | None:
-    """Rank correlation of colour learning time with colour signal; a never-learned point counts as the latest."""
+    """Rank correlation of colour learning time (seed-averaged curves) with colour signal; a never-learned
+    point counts as the latest."""
     from scipy.stats import spearmanr
 
     times = sweep.t_learn_color.astype(float).fillna(np.inf)

@@ -107,8 +107,10 @@ def concept_accuracy(trajectory: pd.DataFrame, params: Mapping[str, Any], metric
     return fig
 
 
-def sweep_figure(sweep: pd.DataFrame, params: Mapping[str, Any], metrics: Mapping[str, Any]) -> go.Figure:
-    """Learning time against colour signal (size signal fixed); never-learned points drawn at the top, hollow."""
+def sweep_figure(sweep: pd.DataFrame, params: Mapping[str, Any], metrics: Mapping[str, Any],
+                 mean: pd.DataFrame | None = None) -> go.Figure:
+    """Learning time against colour signal (size signal fixed): single seeds faint, the seed-averaged curves'
+    learning time as a line; never-learned points drawn at the last step, hollow."""
     ceiling = params["steps"]
     fig = go.Figure()
     for column, name, color in (("t_learn_color", "colour", "#0072B2"), ("t_learn_size", "size", "#D55E00")):
@@ -119,9 +121,10 @@ def sweep_figure(sweep: pd.DataFrame, params: Mapping[str, Any], metrics: Mappin
         fig.add_trace(go.Scatter(x=sweep.color_signal[~reached], y=np.full((~reached).sum(), ceiling),
                                  mode="markers", name=f"{name}, not learned", opacity=0.6,
                                  marker=dict(color=color, size=8, symbol="circle-open")))
-        mean = sweep.assign(t=values.fillna(ceiling)).groupby("color_signal").t.mean()
-        fig.add_trace(go.Scatter(x=mean.index, y=mean.values, mode="lines", name=f"{name}, mean",
-                                 line=dict(color=color, width=2)))
+        if mean is not None:
+            line = mean[column].astype(float).fillna(ceiling)
+            fig.add_trace(go.Scatter(x=mean.color_signal, y=line, mode="lines+markers",
+                                     name=f"{name}, seed-averaged", line=dict(color=color, width=2)))
     rho = metrics.get("sweep_spearman_color")
     fig.update_layout(title="Learning time against colour signal" + (f" (Spearman ρ = {rho:.2f})" if rho is not None
                                                                        else ""),
@@ -138,7 +141,7 @@ def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Fig
         "concept_accuracy": concept_accuracy(tables["trajectory"], params, metrics),
     }
     if "sweep" in tables:
-        figures["sweep"] = sweep_figure(tables["sweep"], params, metrics)
+        figures["sweep"] = sweep_figure(tables["sweep"], params, metrics, tables.get("sweep_mean"))
     return figures
 
 
