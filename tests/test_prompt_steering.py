@@ -172,8 +172,11 @@ def _continuation(model, tokenizer, ids, target, reduce):
 
 
 @pytest.mark.parametrize("which", ["tiny_llama", "tiny_gpt2"])
-def test_batched_scoring_matches_a_direct_transformers_computation(which, request):
+def test_batched_scoring_matches_a_direct_transformers_computation(which, request, monkeypatch):
     model, tokenizer = models.load(request.getfixturevalue(which))
+    shared_runs = []
+    original = scoring._forward_shared_prefix
+    monkeypatch.setattr(scoring, "_forward_shared_prefix", lambda *a: shared_runs.append(a[2]) or original(*a))
     bank = questionnaire.load(None)
     people = formats.personas(["Brazil"], 1, 1)
     chat = bool(tokenizer.chat_template)
@@ -184,8 +187,12 @@ def test_batched_scoring_matches_a_direct_transformers_computation(which, reques
     lengths = {len(tokenizer.encode(r.prompt)) for r in requests}
     assert len(lengths) > 3  # batches really pad
     batched = scoring.score(model, tokenizer, requests, batch_size=5)
-    for req, got in zip(requests, batched):
-        np.testing.assert_allclose(got, _direct(model, tokenizer, req), atol=1e-4)
+    assert len(shared_runs) >= 3  # identifier prompts of one question share a prefix computed once
+    plain = scoring.score(model, tokenizer, requests, batch_size=5, share_prefixes=False)
+    for req, got, unshared in zip(requests, batched, plain):
+        expected = _direct(model, tokenizer, req)
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+        np.testing.assert_allclose(unshared, expected, atol=1e-4)
     p = scoring.renormalise(batched[0])
     assert p.sum() == pytest.approx(1.0) and (p > 0).all()
 

@@ -65,13 +65,63 @@ def _forward_last(model, sequences: list[list[int]], keep: int, pad_id: int, dev
     return torch.log_softmax(logits, dim=-1).cpu()
 
 
+def _common_prefix(sequences: list[list[int]]) -> int:
+    shortest = min(len(s) for s in sequences)
+    n = 0
+    while n < shortest - 1 and len({s[n] for s in sequences}) == 1:  # keep at least one token per suffix
+        n += 1
+    return n
+
+
+def _forward_shared_prefix(model, sequences: list[list[int]], prefix: int, pad_id: int,
+                           device: str) -> "torch.Tensor":
+    """Last-position log-softmax of sequences that share their first `prefix` tokens: the prefix runs
+    once, its key/value cache is copied to every row, and only the suffixes run batched (left-padded
+    between prefix and suffix; the mask hides the padding, position ids continue the prefix's)."""
+    import torch
+
+    with torch.inference_mode():
+        head = torch.tensor([sequences[0][:prefix]], dtype=torch.long, device=device)
+        cache = model(input_ids=head, use_cache=True, logits_to_keep=1).past_key_values
+        cache.batch_repeat_interleave(len(sequences))
+        tails = [s[prefix:] for s in sequences]
+        width = max(len(t) for t in tails)
+        input_ids = torch.full((len(tails), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(tails), width), dtype=torch.long)
+        for row, tail in enumerate(tails):
+            input_ids[row, width - len(tail):] = torch.tensor(tail, dtype=torch.long)
+            mask[row, width - len(tail):] = 1
+        positions = prefix + (mask.cumsum(-1) - 1).clamp(min=0)
+        full_mask = torch.cat([torch.ones((len(tails), prefix), dtype=torch.long), mask], dim=1)
+        logits = model(input_ids=input_ids.to(device), attention_mask=full_mask.to(device),
+                       position_ids=positions.to(device), past_key_values=cache, use_cache=True,
+                       logits_to_keep=1).logits[:, -1:, :].float()
+    return torch.log_softmax(logits, dim=-1).cpu()
+
+
+def _prefix_batches(prompts: dict[int, list[int]], batch_size: int, keep: float = 0.5) -> list[list[int]]:
+    """Prompts in token order (those sharing a persona and a question sit together), cut into batches
+    that end where the shared prefix would fall below `keep` of the batch's first prompt."""
+    order = sorted(prompts, key=lambda k: prompts[k])
+    batches: list[list[int]] = []
+    for k in order:
+        if batches and len(batches[-1]) < batch_size:
+            first = prompts[batches[-1][0]]
+            if _common_prefix([first, prompts[k]]) >= keep * len(first):
+                batches[-1].append(k)
+                continue
+        batches.append([k])
+    return batches
+
+
 def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     order = np.argsort(np.asarray(lengths), kind="stable")
     return [list(order[i:i + batch_size]) for i in range(0, len(order), batch_size)]
 
 
 def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16, device: str = "cpu",
-          on_batch: Callable[[list[int], list[np.ndarray]], None] | None = None) -> list[np.ndarray]:
+          on_batch: Callable[[list[int], list[np.ndarray]], None] | None = None,
+          share_prefixes: bool = True, min_prefix: int = 16) -> list[np.ndarray]:
     """One array per request: identifier log-probabilities, or mean log-probability per option text.
 
     `on_batch(indices, values)` is called after every batch (progress, caching, cancellation).
@@ -95,9 +145,17 @@ def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16
             continue
         prompts[k] = prompts[k] + shared
         ident.append(k)
-    for batch in _batches([len(prompts[k]) for k in ident], batch_size):
-        keys = [ident[b] for b in batch]
-        logp = _forward_last(model, [prompts[k] for k in keys], 1, pad_id, device)[:, -1, :]
+    if share_prefixes:  # formats of one question under one persona share everything up to the options
+        batches = _prefix_batches({k: prompts[k] for k in ident}, batch_size)
+    else:
+        batches = [[ident[b] for b in batch] for batch in _batches([len(prompts[k]) for k in ident], batch_size)]
+    for keys in batches:
+        sequences = [prompts[k] for k in keys]
+        common = _common_prefix(sequences) if share_prefixes and len(keys) > 1 else 0
+        if common >= min_prefix:
+            logp = _forward_shared_prefix(model, sequences, common, pad_id, device)[:, -1, :]
+        else:
+            logp = _forward_last(model, sequences, 1, pad_id, device)[:, -1, :]
         values = [logp[row, tokens[k]].numpy().astype(float) for row, k in enumerate(keys)]
         for k, v in zip(keys, values):
             results[k] = v
