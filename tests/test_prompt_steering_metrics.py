@@ -14,13 +14,13 @@ PARAMS = {"labels_letters": True, "labels_numbers": True, "order_ascending": Tru
           "persona_slot": "user", "seed": 0}
 
 
-def respondent(table, *, bias=0.0, shifts=None, noise=0.0, label_shift=0.0, persona_noise=0.0, seed=0):
+def respondent(table, *, bias=0.0, shifts=None, noise=0.0, label_shift=0.0, persona_noise=0.0, seed=0, latent=None):
     """Log-probabilities of a respondent whose latent position per item is m in [0.3, 0.7], moved by
     its persona's shift and by a random shift per (item, format) of SD `noise` (plus `label_shift` for
     number labels) and by an independent shift per prompt of SD `persona_noise`; it answers with the two base options around that position (so E[s] equals it exactly),
     then puts `bias` of its mass on whatever option is listed first."""
     rng = np.random.default_rng(seed)
-    latent = {item: rng.uniform(0.3, 0.7) for item in table["item"].unique()}
+    latent = latent or {item: rng.uniform(0.3, 0.7) for item in table["item"].unique()}
     format_shift = {key: rng.normal(0, noise) for key in set(zip(table["item"], table["format"]))}
     shifts = shifts or {}
     out = []
@@ -29,14 +29,19 @@ def respondent(table, *, bias=0.0, shifts=None, noise=0.0, label_shift=0.0, pers
         k = len(r.targets)
         m = latent[row.item] + shifts.get(row.country or row.persona, 0.0) + format_shift[(row.item, row.format)]
         m += (label_shift if row.label == "numbers" else 0.0) + rng.normal(0, persona_noise)
-        position = np.clip(m, 0, 1) * (k - 1)
-        low = int(np.floor(position)) if position < k - 1 else k - 2
-        base = np.zeros(k)
-        base[low], base[low + 1] = 1 - (position - low), position - low
-        shown = base[list(r.base_index)]
+        shown = two_point(m, k)[list(r.base_index)]
         shown = (1 - bias) * shown + bias * np.eye(k)[0]
         out.append(np.log(shown + 1e-12))
     return table.assign(logp=out)
+
+
+def two_point(m, k):
+    """The distribution on the two base options around position m (E[s] = m exactly)."""
+    position = np.clip(m, 0, 1) * (k - 1)
+    low = int(np.floor(position)) if position < k - 1 else k - 2
+    base = np.zeros(k)
+    base[low], base[low + 1] = 1 - (position - low), position - low
+    return base
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +104,15 @@ def test_a_label_effect_is_found_by_its_permutation_test(prompts_table):
     assert factors.loc["response", "p_value"] > 0.05
 
 
+def test_jensen_shannon_matches_scipy_and_is_zero_for_identical_distributions():
+    from scipy.spatial.distance import jensenshannon
+
+    p, q = np.array([0.1, 0.2, 0.7]), np.array([0.3, 0.3, 0.4])
+    assert metrics.jensenshannon(p, q) == pytest.approx(jensenshannon(p, q, base=2), abs=1e-12)
+    same = two_point(0.37, 4)
+    assert metrics.jensenshannon(same, same + 0) == 0.0
+
+
 def test_jensen_shannon_is_zero_for_identical_answers_and_human_spread_from_distributions():
     q = questionnaire.from_records([
         {"id": "a", "dimension": "x", "question": "A?", "options": ["no", "yes"],
@@ -115,3 +129,23 @@ def test_jensen_shannon_is_zero_for_identical_answers_and_human_spread_from_dist
     scores = score_table(respondent(table))
     instability = metrics.format_instability(scores)
     assert instability.jsd.max() < 1e-6 and instability.sd.max() < 1e-9
+
+
+def test_specification_curve_finds_the_country_the_respondent_answers_like():
+    rng = np.random.default_rng(5)
+    latent = {f"q{j}": rng.uniform(0.3, 0.7) for j in range(6)}
+    shifts = {"Aland": -0.2, "Borduria": 0.03, "Carpania": 0.25}
+    records = [{"id": item, "dimension": "d", "question": f"Question {item}?", "options": ["a", "b", "c", "d"],
+                "human": {c: list(two_point(m + s, 4)) for c, s in shifts.items()}} for item, m in latent.items()]
+    q = questionnaire.from_records(records)
+    params = {**PARAMS, "n_countries": 3, "response_text": False}
+    scores = score_table(respondent(plan(params, q, tokenizer=None, chat=False), shifts=shifts, latent=latent))
+    m, tables = metrics.summary(scores, q, n_permutations=50)
+    spec = tables["specification_curve"]
+    assert len(spec) == (4 + 1) * 3 * 2  # (formats + all) x (no persona, 2 wordings) x 2 measures
+    unsteered = spec[spec.persona == "none"]
+    assert (unsteered.most_aligned == "Borduria").all()  # the country nearest the unsteered answers
+    steered = spec[spec.persona != "none"]
+    assert spec.alignment.notna().all()
+    assert steered.alignment.min() == pytest.approx(1.0, abs=1e-6)  # each persona answers like its people
+    assert m["alignment_unsteered"] < 1.0 and m["most_aligned_agreement"] > 0.4

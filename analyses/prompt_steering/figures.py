@@ -110,6 +110,23 @@ def extrapolability(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def specification_curve(spec: pd.DataFrame) -> go.Figure:
+    ordered = spec.sort_values("alignment").reset_index(drop=True)
+    chosen = ordered[(ordered.format == "all") & (ordered.persona == "none") & (ordered.measure == "1-JSD")]
+    fig = go.Figure()
+    for country, group in ordered.groupby("most_aligned"):
+        fig.add_trace(go.Scatter(x=group.index, y=group.alignment, mode="markers", name=f"most aligned: {country}",
+                                 customdata=np.stack([group.format, group.persona, group.measure], axis=-1),
+                                 hovertemplate="%{customdata[0]} · persona %{customdata[1]} · %{customdata[2]}"
+                                               "<br>alignment %{y:.3f}<extra></extra>"))
+    if len(chosen):
+        fig.add_trace(go.Scatter(x=chosen.index, y=chosen.alignment, mode="markers", name="chosen specification",
+                                 marker=dict(symbol="circle-open", size=16, color="black", line=dict(width=2))))
+    fig.update_layout(title="Specification curve: alignment to human answers under every analysis choice",
+                      xaxis_title="specifications, ranked by alignment", yaxis_title="mean alignment over countries")
+    return fig
+
+
 def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
     t = result.tables
     figures = {"instability_matrix": instability_matrix(t["scores"]),
@@ -125,6 +142,8 @@ def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Fig
         figures["rank_stability"] = rank_stability(t["ranks"])
     if len(t["extrapolability"]):
         figures["extrapolability"] = extrapolability(t["extrapolability"])
+    if "specification_curve" in t and len(t["specification_curve"]):
+        figures["specification_curve"] = specification_curve(t["specification_curve"])
     return figures
 
 

@@ -12,10 +12,19 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import jensenshannon
+from scipy.special import rel_entr
 from scipy.stats import kendalltau
 
 FACTORS = ("label", "order", "response", "likert")
+
+
+def jensenshannon(p: np.ndarray, q: np.ndarray, base: float = 2) -> float:
+    """Jensen-Shannon distance (scipy's definition), with rounding below zero clipped: identical
+    distributions give 0, not NaN."""
+    p, q = np.asarray(p, float) / np.sum(p), np.asarray(q, float) / np.sum(q)
+    m = (p + q) / 2
+    divergence = (rel_entr(p, m).sum() + rel_entr(q, m).sum()) / 2 / np.log(base)
+    return float(np.sqrt(max(divergence, 0.0)))
 
 
 def base_probs(scores: pd.DataFrame) -> np.ndarray:
@@ -230,10 +239,69 @@ def summary(scores: pd.DataFrame, questionnaire=None, n_permutations: int = 500,
         "extrapolability_r_mean": float(extrap.r.mean()) if len(extrap) else np.nan,
         "entropy_mean": float(scores.entropy.mean()),
     }
+    spec = pd.DataFrame(columns=["format", "persona", "measure", "alignment", "most_aligned", "best_score"])
     if questionnaire is not None and questionnaire.human_countries:
         metrics["human_spread"] = human_spread(questionnaire)
         metrics["human_between_country_sd"] = human_between_country_sd(questionnaire)
+        spec = specification_curve(scores, questionnaire)
+        chosen = spec[(spec.format == "all") & (spec.persona == "none") & (spec.measure == "1-JSD")]
+        if len(chosen):
+            metrics["alignment_unsteered"] = float(chosen.alignment.iloc[0])
+            # How often the other specifications name the same most-aligned country as the chosen one.
+            metrics["most_aligned_agreement"] = float((spec.most_aligned == chosen.most_aligned.iloc[0]).mean())
     tables = {"instability": instability, "steering": effects, "factors": factors,
               "snr": snr.rename_axis("item").rename("snr").reset_index(), "ranks": ranks,
-              "extrapolability": extrap}
+              "extrapolability": extrap, "specification_curve": spec}
     return {k: (float(v) if v is not None else np.nan) for k, v in metrics.items()}, tables
+
+
+def _alignment(model_probs: np.ndarray, model_scale: float, human: np.ndarray, measure: str) -> float:
+    if measure == "1-JSD":
+        return float(1.0 - jensenshannon(model_probs, human, base=2))
+    k = len(human)
+    return float(1.0 - abs(model_scale - np.dot(human, np.arange(k) / (k - 1))))
+
+
+def specification_curve(scores: pd.DataFrame, questionnaire) -> pd.DataFrame:
+    """Alignment to the human countries under every combination of analysis choices.
+
+    Choices: the format (each one, or all averaged), the persona wording (no persona: the unsteered
+    model against each country; template t: country c's persona against country c's people) and the
+    measure (1 - Jensen-Shannon distance of the distributions, or 1 - |difference of E[s]|). Each
+    specification gives a mean alignment per country, its best country and the mean over countries.
+    """
+    human = {(item.id, c): np.asarray(d) for item in questionnaire.items for c, d in item.human.items()}
+    countries = questionnaire.human_countries
+    if not human or not countries:
+        return pd.DataFrame(columns=["format", "persona", "measure", "alignment", "most_aligned", "best_score"])
+    data = scores[scores["item"].isin({i for i, _ in human})]
+    probs = base_probs(data)
+    data = data.assign(_row=np.arange(len(data)))
+    rows = []
+    templates = sorted(t for t in data.template.unique() if t > 0 and (data.persona_kind == "country").any())
+    for fmt_choice in ["all", *dict.fromkeys(data.format)]:
+        chosen = data if fmt_choice == "all" else data[data.format == fmt_choice]
+        for persona_choice in ["none", *[f"t{t}" for t in templates]]:
+            for measure in ("1-JSD", "1-|ΔE[s]|"):
+                per_country = {}
+                for country in countries:
+                    if persona_choice == "none":
+                        part = chosen[chosen.persona_kind == "none"]
+                    else:
+                        part = chosen[(chosen.country == country) & (chosen.template == int(persona_choice[1:]))]
+                    values = []
+                    for item, group in part.groupby("item"):
+                        if (item, country) not in human:
+                            continue
+                        h = human[(item, country)]
+                        p = probs[group._row.to_numpy()][:, : len(h)].mean(axis=0)
+                        values.append(_alignment(p, float(group.expected_scale.mean()), h, measure))
+                    if values:
+                        per_country[country] = float(np.mean(values))
+                if not per_country:
+                    continue
+                best = max(per_country, key=per_country.get)
+                rows.append({"format": fmt_choice, "persona": persona_choice, "measure": measure,
+                             "alignment": float(np.mean(list(per_country.values()))), "most_aligned": best,
+                             "best_score": per_country[best]})
+    return pd.DataFrame(rows)
