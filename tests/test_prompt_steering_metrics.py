@@ -50,7 +50,8 @@ def prompts_table():
     return q, plan(PARAMS, q, tokenizer=None, chat=False)
 
 
-COUNTRY_SHIFTS = {"United States": -0.15, "China": 0.15, "India": 0.05, "Nigeria": -0.05}
+# Three groups of countries: two close together, two apart (a clustering into 3 has one right answer).
+COUNTRY_SHIFTS = {"United States": -0.2, "China": -0.17, "India": 0.03, "Nigeria": 0.2}
 
 
 def test_format_noise_and_persona_effects_are_recovered(prompts_table):
@@ -63,12 +64,13 @@ def test_format_noise_and_persona_effects_are_recovered(prompts_table):
     effects = tables["steering"].groupby("country").effect.mean()
     for country, shift in COUNTRY_SHIFTS.items():
         assert effects[country] == pytest.approx(shift, abs=0.01)
-    assert m["country_effect_mean"] == pytest.approx(0.1, abs=0.01)
+    assert m["country_effect_mean"] == pytest.approx(0.15, abs=0.01)
     assert m["placebo_effect_mean"] < 0.005
     # Signal (between-persona variance of the shifts) over noise (0.04^2): far above 1.
     assert m["steering_snr_median"] > 5
     assert m["rank_kendall_tau_mean"] > 0.8  # the country ordering holds across formats
     assert m["extrapolability_r_mean"] > 0.9  # a country's shift is the same on every dimension
+    assert m["cluster_ari_mean"] == pytest.approx(1.0)  # so any half of the dimensions groups countries alike
     # Without position bias, the first-listed option carries what content puts there.
     assert m["position_bias"] < 0.35
 

@@ -103,10 +103,13 @@ def rank_stability(ranks: pd.DataFrame) -> go.Figure:
 
 def extrapolability(table: pd.DataFrame) -> go.Figure:
     names = [f"{a}<br>→ {b}" for a, b in zip(table.held_in, table.held_out)]
-    fig = go.Figure(go.Bar(x=names, y=table.r, marker_color="#c44e52"))
+    fig = go.Figure(go.Bar(x=names, y=table.r, marker_color="#c44e52", name="r of steering effects"))
+    if "ari" in table:
+        fig.add_trace(go.Bar(x=names, y=table.ari, marker_color="#8c8c8c",
+                             name="ARI: country clusters, held-in half vs all"))
     fig.update_layout(title="Extrapolability: countries' steering on one half of the dimensions vs the other",
-                      xaxis_title="dimensions held in → held out", yaxis_title="Pearson r across countries",
-                      yaxis_range=[-1, 1])
+                      xaxis_title="dimensions held in → held out", yaxis_title="Pearson r / adjusted Rand index",
+                      yaxis_range=[-1, 1], barmode="group")
     return fig
 
 

@@ -13,6 +13,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 from scipy.special import rel_entr
+from sklearn.metrics import adjusted_rand_score
 from scipy.stats import kendalltau
 
 FACTORS = ("label", "order", "response", "likert")
@@ -196,15 +197,19 @@ def human_between_country_sd(questionnaire) -> float:
 
 def extrapolability(scores: pd.DataFrame) -> pd.DataFrame:
     """For every split of the dimensions into two halves: correlation across country personas between
-    their mean steering effect on one half and on the held-out half. High r: a persona's effect on some
-    dimensions predicts its effect on others."""
+    their mean steering effect on one half and on the held-out half (high r: a persona's effect on some
+    dimensions predicts its effect on others), and the adjusted Rand index between the clustering of
+    countries on the held-in half and on all dimensions (1: the subset groups countries as all do)."""
     effects = steering_effects(scores)
     effects = effects[effects.persona_kind == "country"]
     dims = sorted(effects.dimension.unique())
     rows = []
     if len(dims) < 2 or effects.country.nunique() < 3:
-        return pd.DataFrame(columns=["held_in", "held_out", "r"])
+        return pd.DataFrame(columns=["held_in", "held_out", "r", "ari"])
     per = effects.groupby(["country", "dimension"]).effect.mean().unstack("dimension")
+    answers = scores[scores.persona_kind == "country"].groupby(["country", "dimension"]).expected_scale.mean()
+    answers = answers.unstack("dimension").loc[per.index]
+    everything = _clusters(answers)
     half = len(dims) // 2
     for held_in in combinations(dims, half):
         if dims[0] not in held_in:  # each split once
@@ -212,8 +217,17 @@ def extrapolability(scores: pd.DataFrame) -> pd.DataFrame:
         held_out = [d for d in dims if d not in held_in]
         x, y = per[list(held_in)].mean(axis=1), per[held_out].mean(axis=1)
         r = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else np.nan
-        rows.append({"held_in": ", ".join(held_in), "held_out": ", ".join(held_out), "r": r})
-    return pd.DataFrame(rows)
+        ari = float(adjusted_rand_score(everything, _clusters(answers[list(held_in)])))
+        rows.append({"held_in": ", ".join(held_in), "held_out": ", ".join(held_out), "r": r, "ari": ari})
+    return pd.DataFrame(rows, columns=["held_in", "held_out", "r", "ari"])
+
+
+def _clusters(table: pd.DataFrame) -> np.ndarray:
+    """Countries clustered (Ward, into at most 3 groups) by their per-dimension mean E[s]."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    k = min(3, len(table) - 1)
+    return AgglomerativeClustering(n_clusters=k).fit_predict(table.to_numpy())
 
 
 def summary(scores: pd.DataFrame, questionnaire=None, n_permutations: int = 500, seed: int = 0) -> tuple[dict, dict]:
@@ -237,6 +251,7 @@ def summary(scores: pd.DataFrame, questionnaire=None, n_permutations: int = 500,
         "rank_kendall_tau_mean": float(ranks.tau.mean()) if len(ranks) else np.nan,
         "persona_spread": persona_spread(scores),
         "extrapolability_r_mean": float(extrap.r.mean()) if len(extrap) else np.nan,
+        "cluster_ari_mean": float(extrap.ari.mean()) if len(extrap) else np.nan,
         "entropy_mean": float(scores.entropy.mean()),
     }
     spec = pd.DataFrame(columns=["format", "persona", "measure", "alignment", "most_aligned", "best_score"])
