@@ -50,8 +50,8 @@ def concept_space(trajectory: pd.DataFrame, params: Mapping[str, Any], metrics: 
     fig.update_layout(title="Concept space: each prompt's generations over training",
                       xaxis_title="P(target colour)", yaxis_title="P(target size)",
                       legend=dict(orientation="h", y=-0.2))
-    fig.update_xaxes(range=[-0.03, 1.03])
-    fig.update_yaxes(range=[-0.03, 1.03], scaleanchor="x", scaleratio=1)
+    fig.update_xaxes(range=[-0.03, 1.03], constrain="domain")  # a square: keep the unit range, shrink the axis
+    fig.update_yaxes(range=[-0.03, 1.03], scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 
