@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from analyses.core import ParameterError, run
-from analyses.prompt_steering import ANALYSIS, formats, models, prompts, questionnaire, scoring, tiny
+from analyses.prompt_steering import ANALYSIS, activation, formats, models, prompts, questionnaire, scoring, tiny
 from analyses.prompt_steering import compute as compute_module
 
 GOLDEN = Path(__file__).parent / "golden" / "prompt_steering"
@@ -292,3 +292,35 @@ def test_cli_writes_the_metrics_and_the_scores_table(tiny_gpt2, tmp_path):
                           "prompt_steering", "--preset", "smoke", "--set", f"questionnaire={tmp_path / 'nope.csv'}",
                           "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "parameter 'questionnaire': no such file" in bad.stderr
+
+
+def test_activation_steering_adds_alpha_v_at_the_layer_and_nothing_at_alpha_zero(tiny_llama, store):
+    model, tokenizer = models.load(tiny_llama)
+    layer = activation.resolve_layer(model, -1)
+    prompt = [("Question: Is it?\nAnswer:", True)]
+    v = np.linspace(-1, 1, model.config.hidden_size)
+    seen = []  # what the next layer receives, at every position
+
+    def capture(module, args, kwargs):
+        seen.append((args[0] if args else kwargs["hidden_states"]).detach().clone())
+
+    handle = activation.decoder_layers(model)[layer + 1].register_forward_pre_hook(capture, with_kwargs=True)
+    try:
+        activation.last_hidden(model, tokenizer, prompt, layer)
+        with activation.steered(model, layer, v, 2.0):
+            activation.last_hidden(model, tokenizer, prompt, layer)
+        activation.last_hidden(model, tokenizer, prompt, layer)
+    finally:
+        handle.remove()
+    np.testing.assert_allclose((seen[1] - seen[0])[0].numpy(), np.tile(2.0 * v, (seen[0].shape[1], 1)), atol=1e-5)
+    np.testing.assert_allclose(seen[2].numpy(), seen[0].numpy())  # the hook is gone after the block
+
+    over = {**SMALL, "n_items": 2, "model": tiny_llama, "activation_steering": True}
+    off = run(ANALYSIS, "smoke", overrides={**over, "steer_alpha": 0.0}, store=store).result
+    assert off.metrics["activation_effect_mean"] == pytest.approx(0.0, abs=1e-6)  # float noise only
+    on = run(ANALYSIS, "smoke", overrides={**over, "steer_alpha": 4.0}, store=store)
+    assert on.result.metrics["activation_effect_mean"] > 1e-3
+    assert (on.result.tables["scores"].persona_kind == "activation").sum() == 2 * 4 * 3  # items x formats x countries
+    assert "prompt_vs_activation" in on.figures()
+    with pytest.raises(ValueError, match="parameter 'steer_layer'"):
+        run(ANALYSIS, "smoke", overrides={**over, "steer_layer": 5}, store=store)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses.core import Analysis, Bool, Choice, Int, InputFile, ModelId, ParamSpec, lazy
+from analyses.core import Analysis, Bool, Choice, Float, Int, InputFile, ModelId, ParamSpec, lazy
 
 from .models import PACKAGED
 
@@ -61,6 +61,11 @@ SPEC = ParamSpec(
                help="chat: through the tokenizer's chat template; auto: chat when the tokenizer has one."),
         Choice("persona_slot", "system", choices=("system", "user"), label="Persona slot (chat)",
                help="Where a chat prompt puts the persona: the system message or the user turn."),
+        Bool("activation_steering", False, label="Activation steering",
+             help="Also steer the no-persona prompts by adding α·v at one layer, v the mean hidden-state "
+                  "difference between each country's persona prompts and the no-persona prompts."),
+        Int("steer_layer", -1, min=-1, max=200, label="Steering layer", help="-1: the middle layer."),
+        Float("steer_alpha", 1.0, min=0.0, max=16.0, step=0.5, label="Steering strength α"),
         Int("batch_size", 16, min=1, max=128, label="Batch size", help="Sequences per forward pass."),
         Int("seed", 0, min=0, max=10_000, help="Seeds the random option orders and the permutation tests."),
         Int("n_permutations", 500, min=50, max=10_000, step=50, label="Permutation-test draws"),

@@ -15,7 +15,7 @@ import pandas as pd
 from analyses.core import Context, Result
 
 from . import formats as fmt
-from . import metrics, models, prompts, questionnaire, scoring
+from . import activation, metrics, models, prompts, questionnaire, scoring
 
 SCORING_VERSION = "1"  # bump when scoring.py changes what a cached prompt holds
 
@@ -145,11 +145,54 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
 
     scoring.score(model, tokenizer, [_request(table.rendered[i]) for i in unique],
                   batch_size=params["batch_size"], device=device, on_batch=finished)
-    scores = score_table(table.assign(logp=logp))
+    table = table.assign(logp=logp)
+    if params["activation_steering"]:
+        table = pd.concat([table, _activation_rows(params, ctx, model, tokenizer, table, model_key, device)],
+                          ignore_index=True)
+    scores = score_table(table)
     ctx.report(1.0, "metrics and permutation tests")
     summary, tables = metrics.summary(scores, q, params["n_permutations"], params["seed"])
+    if params["activation_steering"]:
+        steering = tables["steering"]
+        summary["activation_effect_mean"] = float(steering[steering.persona_kind == "activation"].effect.abs().mean())
     summary.update({"items": float(len(q.items)), "formats": float(scores.format.nunique()),
                     "personas": float(scores.persona.nunique()), "chat_template": float(chat)})
     return Result(metrics=summary, tables={"scores": scores, **tables},
                   provenance={"model": params["model"], "model_key": model_key, "questionnaire": q.name,
                               "chat_template": chat})
+
+
+def _activation_rows(params, ctx: Context, model, tokenizer, table: pd.DataFrame, model_key: str,
+                     device: str) -> pd.DataFrame:
+    """Each country's steering vector from the run's identifier prompts, then the no-persona identifier
+    prompts scored with it added at the chosen layer: rows with persona 'activation: <country>'."""
+    layer = activation.resolve_layer(model, params["steer_layer"])
+    ident = table[table.response == "identifier"]
+    none = ident[ident.persona_kind == "none"].set_index(["item", "format"])
+    countries = [c for c in dict.fromkeys(ident.country) if c]
+    if none.empty or not countries:
+        raise ValueError("parameter 'activation_steering': needs identifier answers, country personas and the "
+                         "no-persona prompts")
+
+    def hidden(r: prompts.Rendered) -> np.ndarray:
+        key = {"model": model_key, "prompt": r.prompt, "special": r.add_special_tokens, "layer": layer,
+               "scoring": SCORING_VERSION}
+        compute = lambda: Result(arrays={"h": activation.last_hidden(model, tokenizer, [(r.prompt, r.add_special_tokens)],
+                                                                     layer, device=device)[0]})
+        return np.asarray(ctx.cached("hidden", key, compute).arrays["h"])
+
+    base = {key: hidden(r) for key, r in none.rendered.items()}
+    rows = []
+    for n, country in enumerate(countries):
+        ctx.report(n / len(countries), f"activation steering: {country}")
+        persona = ident[ident.country == country]
+        v = np.mean([hidden(r) - base[(item, f)] for item, f, r in zip(persona["item"], persona.format, persona.rendered)],
+                    axis=0)
+        requests = [_request(r) for r in none.rendered]
+        with activation.steered(model, layer, v, params["steer_alpha"]):
+            values = scoring.score(model, tokenizer, requests, batch_size=params["batch_size"], device=device,
+                                   share_prefixes=False)
+        for (item, f), row, value in zip(none.index, none.itertuples(index=False), values):
+            rows.append({**row._asdict(), "item": item, "format": f, "persona": f"activation: {country}",
+                         "persona_kind": "activation", "country": country, "template": 0, "logp": value})
+    return pd.DataFrame(rows)

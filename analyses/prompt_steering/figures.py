@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from analyses.core import Result
 
-KIND_COLOURS = {"country": "#1f77b4", "placebo": "#ff7f0e"}
+KIND_COLOURS = {"country": "#1f77b4", "placebo": "#ff7f0e", "activation": "#2ca02c"}
 
 
 def instability_matrix(scores: pd.DataFrame, title: str = "Instability matrix: E[s] without a persona") -> go.Figure:
@@ -130,6 +130,23 @@ def specification_curve(spec: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def prompt_vs_activation(steering: pd.DataFrame) -> go.Figure:
+    """Per item and country: the prompt persona's effect (mean over wordings) against activation steering's."""
+    by_kind = steering[steering.persona_kind.isin(["country", "activation"])]
+    table = by_kind.groupby(["item", "country", "persona_kind"]).effect.mean().unstack("persona_kind").dropna()
+    fig = go.Figure(go.Scatter(x=table["country"], y=table["activation"], mode="markers",
+                               customdata=np.stack([table.index.get_level_values(0), table.index.get_level_values(1)],
+                                                   axis=-1),
+                               hovertemplate="%{customdata[0]} · %{customdata[1]}<br>prompt %{x:.3f}"
+                                             "<br>activation %{y:.3f}<extra></extra>", name="item × country"))
+    top = float(np.nanmax(np.abs(table.to_numpy()))) if len(table) else 1.0
+    fig.add_trace(go.Scatter(x=[-top, top], y=[-top, top], mode="lines", name="y = x",
+                             line=dict(color="grey", dash="dash")))
+    fig.update_layout(title="Prompt steering against activation steering (per item and country)",
+                      xaxis_title="persona prompt: Δ E[s]", yaxis_title="activation α·v: Δ E[s]")
+    return fig
+
+
 def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
     t = result.tables
     figures = {"instability_matrix": instability_matrix(t["scores"]),
@@ -145,6 +162,8 @@ def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Fig
         figures["rank_stability"] = rank_stability(t["ranks"])
     if len(t["extrapolability"]):
         figures["extrapolability"] = extrapolability(t["extrapolability"])
+    if len(t["steering"]) and (t["steering"].persona_kind == "activation").any():
+        figures["prompt_vs_activation"] = prompt_vs_activation(t["steering"])
     if "specification_curve" in t and len(t["specification_curve"]):
         figures["specification_curve"] = specification_curve(t["specification_curve"])
     return figures

@@ -232,8 +232,9 @@ def _clusters(table: pd.DataFrame) -> np.ndarray:
 
 def summary(scores: pd.DataFrame, questionnaire=None, n_permutations: int = 500, seed: int = 0) -> tuple[dict, dict]:
     """(metrics, tables) for a scores table."""
-    instability = format_instability(scores)
     effects = steering_effects(scores)
+    scores = scores[scores.persona_kind != "activation"]  # the rest describes prompting alone
+    instability = format_instability(scores)
     snr = steering_snr(scores)
     ranks = rank_stability(scores)
     factors = factor_effects(scores[scores.persona_kind == "none"], n_permutations, seed)

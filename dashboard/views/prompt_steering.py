@@ -26,7 +26,7 @@ if outcome is not None:
                 "rank_kendall_tau_mean": ".2f"})
     figures.grid(outcome, [["instability_matrix"], ["format_factors", "position_bias"],
                            ["steering_vs_noise", "placebo_vs_country"], ["steering_snr", "rank_stability"],
-                           ["extrapolability", "specification_curve"]], style)
+                           ["extrapolability", "specification_curve"], ["prompt_vs_activation"]], style)
     prompt_steering_views.prompt_inspector(outcome)
     prompt_steering_views.tables(outcome)
     export_panel.render(outcome, style)
