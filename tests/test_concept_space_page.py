@@ -35,11 +35,13 @@ def test_smoke_run_draws_trajectories_times_and_a_sample_scrubber():
     labels = [m.label for m in at.metric]
     assert labels[:5] == ["T colour learned", "T size learned", "T_turn", "T_naive", "T_intervention"]
     assert all(m.value == "never" or m.value.startswith("step ") for m in at.metric[:5])
-    scrubber = at.select_slider(key="concept_space.scrub")
+    scrubber = at.select_slider[0]
     assert scrubber.options[-1] == "120" and len(scrubber.options) == 6
     assert len(at.get("image")) == 1
     scrubber.set_value(scrubber.options[0]).run()  # scrubbing replays from the cache, never retrains
     assert not at.exception and "From cache" in at.success[0].value
+    assert str(at.select_slider[0].value) == scrubber.options[0]
+    assert at.select_slider[0].key.startswith("_scrub.concept_space.")  # one scrubber per result
 
 
 def test_a_bad_link_is_reported_and_ignored():

@@ -31,7 +31,8 @@ if outcome is not None:
 
     st.subheader("Generated samples over training")
     steps = sorted(outcome.result.tables["trajectory"].step.unique().tolist())
-    step = st.select_slider("Checkpoint (training step)", options=steps, value=steps[-1], key="concept_space.scrub")
+    step = st.select_slider("Checkpoint (training step)", options=steps, value=steps[-1],
+                            key=f"_scrub.concept_space.{outcome.key[:16]}")  # one per result: its own steps
     names = row_names(outcome.params)
     st.image(sample_rows(outcome.result.arrays["samples"], steps.index(step)), caption=names)
     st.caption("The same starting noise at every checkpoint (a fixed generator seed), so rows change only "
