@@ -186,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     except (Cancelled, KeyboardInterrupt):
         print("labscope: cancelled; nothing was cached", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `labscope params ... | head` closed the pipe: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 0
     except (ValueError, ArithmeticError, OSError, RuntimeError) as exc:  # bad data, divergence, no GPU...
         print(f"labscope: error: {exc}", file=sys.stderr)
         return 1
