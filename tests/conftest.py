@@ -43,6 +43,18 @@ def store(tmp_path):
 
 
 @pytest.fixture
+def fresh_streamlit(tmp_path, monkeypatch):
+    """A page test's own result cache and empty Streamlit caches: AppTest runs share this process's caches."""
+    import streamlit as st
+
+    monkeypatch.setenv("LABSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+
+
+@pytest.fixture
 def toy():
     import toy
 

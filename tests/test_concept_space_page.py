@@ -3,18 +3,12 @@
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 PAGE = str(Path(__file__).parents[1] / "dashboard" / "views" / "concept_space.py")
 
 
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABSCOPE_CACHE_DIR", str(tmp_path / "cache"))
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit")
 
 
 def test_widgets_come_from_the_spec_and_nothing_runs_before_submit():

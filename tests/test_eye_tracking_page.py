@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from conftest import SHARED
@@ -13,13 +12,7 @@ PAGE = str(Path(__file__).parents[1] / "dashboard" / "views" / "eye_tracking.py"
 RACCOONS = SHARED / "data" / "eyetracking" / "pymovements" / "raccoons.asc"
 
 
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABSCOPE_CACHE_DIR", str(tmp_path / "cache"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit")
 
 
 def charts(at):

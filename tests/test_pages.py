@@ -3,20 +3,13 @@
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 DASHBOARD = Path(__file__).parents[1] / "dashboard"
 PAGE = str(DASHBOARD / "views" / "loss_landscape.py")
 
 
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABSCOPE_CACHE_DIR", str(tmp_path / "cache"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit")
 
 
 def charts(at):

@@ -4,7 +4,6 @@ AppTest: we count them)."""
 from pathlib import Path
 
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -20,14 +19,10 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def fresh_streamlit_caches(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+def offline_and_threads_restored(fresh_streamlit, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     threads = torch.get_num_threads()
-    st.cache_resource.clear()
-    st.cache_data.clear()
     yield
-    st.cache_resource.clear()
     torch.set_num_threads(threads)
 
 
