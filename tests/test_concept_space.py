@@ -9,7 +9,7 @@ import torch
 
 from analyses.concept_space.data import COMBINATIONS, Concepts, pixel_signal, render, training_combinations
 from analyses.concept_space.dynamics import first_axis, first_sustained, quadratic_checkpoints, turn_point
-from analyses.concept_space.probes import ConceptProbe, features
+from analyses.concept_space.probes import CNNProbe, ConceptProbe, features, fit_probe
 
 
 def test_concept_vectors_follow_the_paper_means_and_spread():
@@ -63,6 +63,30 @@ def test_probes_read_rendered_images_of_known_concepts(signals):
         p_color, p_size = probe.target_probabilities(images, combination)
         assert np.mean(p_color > 0.5) >= 0.95 and np.mean(p_size > 0.5) >= 0.95
         assert 0.9 <= p_color.mean() <= 1.0  # calibrated: confident where the concept is clear
+
+
+@pytest.mark.parametrize("signals", [(0.8, 0.4), (0.2, 0.5)])
+def test_the_cnn_probe_reads_rendered_images_of_known_concepts_with_calibrated_probabilities(signals):
+    concepts = Concepts(*signals)
+    probe = CNNProbe.fit(concepts, 12)
+    generator = torch.Generator().manual_seed(7)
+    confidences, correct = [], []
+    for combination in COMBINATIONS:
+        images = render(concepts.sample_vectors([combination] * 300, generator), 12, generator)
+        p_color, p_size = probe.target_probabilities(images, combination)
+        assert np.mean(p_color > 0.5) >= 0.95 and np.mean(p_size > 0.5) >= 0.95
+        for p in (p_color, p_size):
+            confidences.append(np.maximum(p, 1 - p))
+            correct.append(p > 0.5)
+    confidence, correct = np.concatenate(confidences), np.concatenate(correct)
+    # Calibrated: within each confidence band, the share read correctly matches the stated confidence.
+    bands = np.digitize(confidence, [0.6, 0.7, 0.8, 0.9, 0.99])
+    gap = sum(abs(confidence[bands == b].mean() - correct[bands == b].mean()) * np.mean(bands == b)
+              for b in np.unique(bands))
+    assert gap < 0.05
+    assert np.isnan(probe.predict(torch.full((2, 3, 12, 12), 0.9))[0]).all()  # blank: unreadable, as analytic
+    with pytest.raises(ValueError, match="parameter 'probe': unknown probe 'svm'"):
+        fit_probe("svm", concepts, 12)
 
 
 def test_probes_say_nothing_about_a_blank_image():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from analyses.concept_space.compute import run_settings
+from analyses.concept_space.probes import fit_probe
 from analyses.concept_space.dynamics import first_axis
 from analyses.concept_space.training import train_run
 from analyses.core import Cancelled, Context, ParameterError, get, run
@@ -102,3 +103,14 @@ def test_the_concept_with_the_stronger_signal_is_learned_first(signals, first):
                              sampling_steps=6, batch_size=64, channels=16)
     held = train_run(settings, lambda *_: None).tables["trajectory"].query("prompt == 'blue_small'")
     assert first_axis(held.step.tolist(), held.acc_color, held.acc_size) == first
+
+
+def test_the_cnn_probe_reads_a_training_run(monkeypatch):
+    from analyses.concept_space import training
+
+    kinds = []
+    monkeypatch.setattr(training, "fit_probe", lambda kind, *args: kinds.append(kind) or fit_probe(kind, *args))
+    trajectory = train_run(tiny_settings(probe="cnn", steps=20), lambda *_: None).tables["trajectory"]
+    assert kinds == ["cnn"]
+    readable = trajectory.dropna(subset=["p_color"])
+    assert readable.p_color.between(0, 1).all() and readable.p_size.between(0, 1).all()

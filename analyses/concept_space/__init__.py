@@ -43,6 +43,10 @@ SPEC = ParamSpec(
         Int("samples", 32, min=4, max=256, label="Samples per checkpoint",
             help="Generated images per prompt and intervention at every checkpoint."),
         Int("sampling_steps", 10, min=2, max=50, label="Sampling steps", help="Deterministic DDIM steps."),
+        Choice("probe", "analytic", choices=("analytic", "cnn"), label="Probe",
+               help="How generated images are read. analytic: foreground colour balance and area on the pixels, "
+                    "no training. cnn: a small CNN trained on rendered images (a few seconds). Both calibrated "
+                    "on renders (logistic regression) and report P(red), P(large)."),
         Float("overprompt_max", 3.0, min=1.5, max=4.5, step=0.5, label="Over-prompting strength",
               help="The colour is pushed to 0.5 + s·(target − 0.5) for three s up to this value."),
         Float("latent_strength", 1.0, min=0.0, max=3.0, step=0.25, label="Latent intervention strength",

@@ -16,7 +16,7 @@ from .dynamics import first_sustained, turn_point
 from .training import train_run
 
 RUN_KEYS = ("color_signal", "size_signal", "held_out", "train_on_all", "image_size", "steps", "checkpoints", "lr",
-            "batch_size", "channels", "samples", "sampling_steps", "overprompt_max", "latent_strength")
+            "batch_size", "channels", "samples", "sampling_steps", "overprompt_max", "latent_strength", "probe")
 
 
 def run_settings(params: Mapping[str, Any], seed: int, color_signal: float | None = None) -> dict[str, Any]:

@@ -1,10 +1,14 @@
-"""Reading colour and size off generated images, without training a network.
+"""Reading colour and size off generated images: analytic pixel probes, or a small CNN trained on renders.
 
-The circle's green channel is always 0.5 and the background's at least 0.8, so a dip in the green channel
+Analytic probes need no training. The circle's green channel is always 0.5 and the background's at least 0.8, so a dip in the green channel
 marks the object on any image, generated or rendered. Colour is the foreground's red-minus-blue
 balance; size is the radius of a disc with the foreground's area. A one-feature logistic regression per
 concept, fitted on rendered images of the four classes, turns each into a calibrated probability.
 Images with no object (blank samples) are unreadable: NaN on both concepts. They count as failures in accuracies and are left out of the concept-space point.
+
+The CNN probe (`CNNProbe`) is the learned alternative: two logits from a small conv net trained on
+rendered images, each calibrated by a logistic regression (Platt scaling) on renders it was not
+trained on; blank images are unreadable by the same foreground test.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
+from torch import nn
 
 from .data import COMBINATIONS, Concepts, render
 
@@ -45,8 +50,27 @@ def features(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return balance.numpy(), radius.numpy(), area.numpy()
 
 
+def _rendered(concepts: Concepts, image_size: int, samples: int, generator: torch.Generator):
+    """Rendered images of the four combinations at random, with their labels (is red, is large)."""
+    labels = [COMBINATIONS[i] for i in torch.randint(4, (samples,), generator=generator).tolist()]
+    images = render(concepts.sample_vectors(labels, generator), image_size, generator)
+    red = np.array([c.startswith("red") for c in labels])
+    large = np.array([c.endswith("large") for c in labels])
+    return images, red, large
+
+
+class _Readout:
+    """What both probes share: concept-space coordinates from P(red) and P(large)."""
+
+    def target_probabilities(self, images: torch.Tensor, combination: str) -> tuple[np.ndarray, np.ndarray]:
+        """P(the combination's colour) and P(its size) per image: the concept-space coordinates."""
+        p_red, p_large = self.predict(images)
+        color, size = combination.split("_")
+        return (p_red if color == "red" else 1 - p_red), (p_large if size == "large" else 1 - p_large)
+
+
 @dataclass
-class ConceptProbe:
+class ConceptProbe(_Readout):
     """Calibrated P(red) and P(large) for images, fitted on rendered images of one data setting."""
 
     color: LogisticRegression
@@ -54,12 +78,8 @@ class ConceptProbe:
 
     @classmethod
     def fit(cls, concepts: Concepts, image_size: int, samples: int = 2000, seed: int = 12345) -> "ConceptProbe":
-        generator = torch.Generator().manual_seed(seed)
-        labels = [COMBINATIONS[i] for i in torch.randint(4, (samples,), generator=generator).tolist()]
-        images = render(concepts.sample_vectors(labels, generator), image_size, generator)
+        images, red, large = _rendered(concepts, image_size, samples, torch.Generator().manual_seed(seed))
         balance, radius, _ = features(images)
-        red = np.array([c.startswith("red") for c in labels])
-        large = np.array([c.endswith("large") for c in labels])
         color = LogisticRegression(C=100.0).fit(balance[:, None], red)
         size = LogisticRegression(C=100.0).fit(radius[:, None], large)
         return cls(color, size)
@@ -74,8 +94,68 @@ class ConceptProbe:
         p_large[unreadable] = np.nan
         return p_red, p_large
 
-    def target_probabilities(self, images: torch.Tensor, combination: str) -> tuple[np.ndarray, np.ndarray]:
-        """P(the combination's colour) and P(its size) per image: the concept-space coordinates."""
-        p_red, p_large = self.predict(images)
-        color, size = combination.split("_")
-        return (p_red if color == "red" else 1 - p_red), (p_large if size == "large" else 1 - p_large)
+
+class _MeanAndMaxPool(nn.Module):
+    """Both poolings: the mean dilutes a small circle on a tinted background, the maximum keeps it."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
+
+
+def _conv_net() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                         _MeanAndMaxPool(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 2))
+
+
+@dataclass
+class CNNProbe(_Readout):
+    """A small CNN's two logits (red, large), each Platt-calibrated on held-out renders."""
+
+    net: nn.Module
+    color: LogisticRegression
+    size: LogisticRegression
+
+    @classmethod
+    def fit(cls, concepts: Concepts, image_size: int, samples: int = 3000, steps: int = 600,
+            seed: int = 12345) -> "CNNProbe":
+        generator = torch.Generator().manual_seed(seed)
+        images, red, large = _rendered(concepts, image_size, samples, generator)
+        targets = torch.from_numpy(np.stack([red, large], axis=1).astype(np.float32))
+        torch.manual_seed(seed)
+        net = _conv_net()
+        optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+        for _ in range(steps):
+            batch = torch.randint(len(images), (128,), generator=generator)
+            loss = nn.functional.binary_cross_entropy_with_logits(net(images[batch]), targets[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        net.eval()
+        held_out, red, large = _rendered(concepts, image_size, 1000, generator)  # calibration: unseen renders
+        logits = cls._logits(net, held_out)
+        color = LogisticRegression(C=100.0).fit(logits[:, :1], red)
+        size = LogisticRegression(C=100.0).fit(logits[:, 1:], large)
+        return cls(net, color, size)
+
+    @staticmethod
+    def _logits(net: nn.Module, images: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return net(images.clamp(0, 1)).numpy()
+
+    def predict(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """P(red) and P(large) per image in [0, 1]; NaN for images that show no readable object."""
+        logits = self._logits(self.net, images)
+        p_red = self.color.predict_proba(logits[:, :1])[:, 1]
+        p_large = self.size.predict_proba(logits[:, 1:])[:, 1]
+        unreadable = features(images)[2] < MIN_AREA
+        p_red[unreadable] = np.nan
+        p_large[unreadable] = np.nan
+        return p_red, p_large
+
+
+def fit_probe(kind: str, concepts: Concepts, image_size: int) -> ConceptProbe | CNNProbe:
+    if kind == "analytic":
+        return ConceptProbe.fit(concepts, image_size)
+    if kind == "cnn":
+        return CNNProbe.fit(concepts, image_size)
+    raise ValueError(f"parameter 'probe': unknown probe {kind!r}; known: analytic, cnn")

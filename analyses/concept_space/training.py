@@ -20,7 +20,7 @@ from analyses.core import Result
 from .data import COMBINATIONS, Concepts, batch, training_combinations
 from .dynamics import quadratic_checkpoints
 from .model import ConceptUNet, diffusion_loss, sample
-from .probes import ConceptProbe
+from .probes import CNNProbe, ConceptProbe, fit_probe
 
 SHOWN = 6  # samples per prompt kept for the scrubber
 
@@ -58,7 +58,7 @@ def _prompt_embeddings(model: ConceptUNet, concepts: Concepts, held_out: str,
     return list(COMBINATIONS) + intervention_names(settings), torch.stack(rows)
 
 
-def evaluate(model: ConceptUNet, probe: ConceptProbe, concepts: Concepts, settings: Mapping[str, Any],
+def evaluate(model: ConceptUNet, probe: ConceptProbe | CNNProbe, concepts: Concepts, settings: Mapping[str, Any],
              step: int) -> tuple[list[dict], list[dict], np.ndarray]:
     """Trajectory rows (naive prompts), accuracy rows (held-out, per method) and the samples shown."""
     held_out, k = settings["held_out"], settings["samples"]
@@ -100,7 +100,7 @@ def train_run(settings: Mapping[str, Any], on_checkpoint: Callable[[float, Resul
     """
     concepts = Concepts(settings["color_signal"], settings["size_signal"])
     combinations = training_combinations(settings["held_out"], settings["train_on_all"])
-    probe = ConceptProbe.fit(concepts, settings["image_size"])
+    probe = fit_probe(settings["probe"], concepts, settings["image_size"])
     torch.manual_seed(settings["seed"])
     model = ConceptUNet(settings["channels"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"])
