@@ -122,12 +122,12 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
 
     keys = [_cache_params(model_key, r) for r in table.rendered]
     logp: list[np.ndarray | None] = [_probe(ctx, k) for k in keys]
-    todo: dict[str, list[int]] = {}  # the same prompt can appear twice (a Likert size on a non-Likert item)
+    pending: dict[str, list[int]] = {}  # the same prompt can appear twice (a Likert size on a non-Likert item)
     for i, value in enumerate(logp):
         if value is None:
-            todo.setdefault(keys[i]["prompt"] + "\x00" + "\x01".join(keys[i]["targets"]), []).append(i)
-    unique = [rows[0] for rows in todo.values()]
-    total, done = len(table), len(table) - sum(len(v) for v in todo.values())
+            pending.setdefault(keys[i]["prompt"] + "\x00" + "\x01".join(keys[i]["targets"]), []).append(i)
+    unique = [rows[0] for rows in pending.values()]
+    total, done = len(table), len(table) - sum(len(v) for v in pending.values())
     ctx.report(done / total, f"{done} of {total} prompts cached; scoring {len(unique)}")
 
     def finished(batch: list[int], values: list[np.ndarray]) -> None:
@@ -135,7 +135,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         for b, value in zip(batch, values):
             first = unique[b]
             ctx.cached("prompt", keys[first], lambda value=value: Result(arrays={"logp": np.asarray(value)}))
-            for i in todo[keys[first]["prompt"] + "\x00" + "\x01".join(keys[first]["targets"])]:
+            for i in pending[keys[first]["prompt"] + "\x00" + "\x01".join(keys[first]["targets"])]:
                 logp[i] = value
                 done += 1
         ctx.report(done / total, f"scored {done} of {total} prompts")
