@@ -44,8 +44,8 @@ def identifier_tokens(tokenizer, targets: Sequence[str]) -> tuple[list[int], lis
     return encoded[0][:shared], ids
 
 
-def _forward_last(model, sequences: list[list[int]], keep: int, pad_id: int, device: str) -> "torch.Tensor":
-    """Log-softmax over the vocabulary at the last `keep` positions of each left-padded sequence."""
+def _left_padded(sequences: list[list[int]], pad_id: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Token ids and attention mask of sequences padded on the left, so every row ends at the last column."""
     import torch
 
     width = max(len(s) for s in sequences)
@@ -54,6 +54,14 @@ def _forward_last(model, sequences: list[list[int]], keep: int, pad_id: int, dev
     for row, seq in enumerate(sequences):
         input_ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
         mask[row, width - len(seq):] = 1
+    return input_ids, mask
+
+
+def _forward_last(model, sequences: list[list[int]], keep: int, pad_id: int, device: str) -> "torch.Tensor":
+    """Log-softmax over the vocabulary at the last `keep` positions of each left-padded sequence."""
+    import torch
+
+    input_ids, mask = _left_padded(sequences, pad_id)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     inputs = dict(input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device))
     with torch.inference_mode():
@@ -85,12 +93,7 @@ def _forward_shared_prefix(model, sequences: list[list[int]], prefix: int, pad_i
         cache = model(input_ids=head, use_cache=True, logits_to_keep=1).past_key_values
         cache.batch_repeat_interleave(len(sequences))
         tails = [s[prefix:] for s in sequences]
-        width = max(len(t) for t in tails)
-        input_ids = torch.full((len(tails), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(tails), width), dtype=torch.long)
-        for row, tail in enumerate(tails):
-            input_ids[row, width - len(tail):] = torch.tensor(tail, dtype=torch.long)
-            mask[row, width - len(tail):] = 1
+        input_ids, mask = _left_padded(tails, pad_id)
         positions = prefix + (mask.cumsum(-1) - 1).clamp(min=0)
         full_mask = torch.cat([torch.ones((len(tails), prefix), dtype=torch.long), mask], dim=1)
         logits = model(input_ids=input_ids.to(device), attention_mask=full_mask.to(device),
