@@ -116,11 +116,16 @@ def _badge(outcome: Outcome) -> None:
         st.warning(f"A corrupt cache entry was found and recomputed: {outcome.problem}")
 
 
-def metrics(outcome: Outcome, shown: Mapping[str, str], formats: Mapping[str, str] | None = None) -> None:
-    """A row of headline numbers; `shown` maps metric names to labels (metrics a result lacks are skipped)."""
+def metrics(outcome: Outcome, shown: Mapping[str, str], formats: Mapping[str, Any] | None = None,
+            missing: str = "—") -> None:
+    """A row of headline numbers; `shown` maps metric names to labels (metrics a result lacks are skipped).
+
+    A format is a format spec (".3f") or a function of the value; a metric that is None (never reached,
+    say) reads `missing`.
+    """
     formats = formats or {}
     shown = {name: label for name, label in shown.items() if name in outcome.result.metrics}
     columns = st.columns(len(shown))
     for column, (name, label) in zip(columns, shown.items()):
-        value = outcome.result.metrics[name]
-        column.metric(label, format(value, formats.get(name, ".3g")))
+        value, how = outcome.result.metrics[name], formats.get(name, ".3g")
+        column.metric(label, missing if value is None else how(value) if callable(how) else format(value, how))

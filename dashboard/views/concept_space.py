@@ -18,13 +18,11 @@ style = export_panel.style_picker(analysis.name)
 outcome = run_status.compute(analysis, form)
 
 if outcome is not None:
-    shown = {"t_learn_color": "T colour learned", "t_learn_size": "T size learned", "t_turn": "T_turn",
-             "t_naive": "T_naive", "t_intervention": "T_intervention", "pixel_signal_ratio": "pixel signal colour/size"}
-    values = outcome.result.metrics
-    for column, (name, label) in zip(st.columns(len(shown)), shown.items()):
-        value = values.get(name)
-        text = "never" if value is None else (f"{value:.2f}" if name == "pixel_signal_ratio" else f"step {int(value)}")
-        column.metric(label, text)
+    times = {"t_learn_color": "T colour learned", "t_learn_size": "T size learned", "t_turn": "T_turn",
+             "t_naive": "T_naive", "t_intervention": "T_intervention"}
+    run_status.metrics(outcome, {**times, "pixel_signal_ratio": "pixel signal colour/size"},
+                       formats={**{name: lambda v: f"step {int(v)}" for name in times}, "pixel_signal_ratio": ".2f"},
+                       missing="never")
     st.caption("Times are training steps of the held-out combination, from the seed-averaged curves; "
                "'never' means not reached within training. Per-seed times are in the `times` table of the export.")
     figures.grid(outcome, [["concept_space", "accuracy"], ["concept_accuracy", "sweep"]], style)
