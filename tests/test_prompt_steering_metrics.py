@@ -151,3 +151,92 @@ def test_specification_curve_finds_the_country_the_respondent_answers_like():
     assert spec.alignment.notna().all()
     assert steered.alignment.min() == pytest.approx(1.0, abs=1e-6)  # each persona answers like its people
     assert m["alignment_unsteered"] < 1.0 and m["most_aligned_agreement"] > 0.4
+
+
+# -- human dimension scores: country clusterings against the humans' --------------------------------
+
+DIMS = ["collectivism", "gender_roles", "institutional_trust", "openness", "religiosity", "tradition"]
+
+
+def _with_scores(q, per_dimension):
+    """The questionnaire with explicit dimension scores: per_dimension[d] maps country -> score."""
+    from dataclasses import replace
+
+    countries = next(iter(per_dimension.values()))
+    return replace(q, dimension_scores={c: {d: per_dimension[d][c] for d in per_dimension} for c in countries})
+
+
+def test_derived_dimension_scores_are_the_mean_human_expected_position():
+    q = questionnaire.from_records([
+        {"id": "a", "dimension": "x", "question": "A?", "options": ["no", "yes"], "human": {"P": [0.2, 0.8], "Q": [1, 0]}},
+        {"id": "b", "dimension": "x", "question": "B?", "options": ["no", "maybe", "yes"],
+         "human": {"P": [0.5, 0.5, 0], "Q": [0, 0, 1]}},
+        {"id": "c", "dimension": "y", "question": "C?", "options": ["a", "b", "c", "d"], "human": {"P": [0, 0, 0, 1]}}])
+    derived = q.human_dimension_scores
+    # E[s]: a: P 0.8, Q 0; b: P 0.25, Q 1; c: P 1.
+    assert derived["P"] == pytest.approx({"x": (0.8 + 0.25) / 2, "y": 1.0})
+    assert derived["Q"] == pytest.approx({"x": 0.5})
+    assert metrics.human_dimension_table(q, ["x", "y"]).empty  # two countries cannot be grouped
+    # Explicit scores win, whole: never mixed with derived ones on another scale.
+    explicit = _with_scores(q, {"x": {"P": 40.0, "Q": 60.0, "R": 10.0}, "y": {"P": 1.0, "Q": 2.0, "R": 3.0}})
+    assert explicit.human_dimension_scores == {"P": {"x": 40.0, "y": 1.0}, "Q": {"x": 60.0, "y": 2.0},
+                                               "R": {"x": 10.0, "y": 3.0}}
+    table = metrics.human_dimension_table(explicit, ["x", "y", "z"])
+    assert list(table.index) == ["P", "Q", "R"] and list(table.columns) == ["x", "y"]
+
+
+@pytest.fixture(scope="module")
+def scored_bank():
+    """Scores of a respondent on 18 bank items whose country personas shift answers by COUNTRY_SHIFTS
+    on every dimension (so the model groups {United States, China}, {India}, {Nigeria})."""
+    q = questionnaire.load(None).subset(18)
+    q = _with_scores(q, {d: COUNTRY_SHIFTS for d in DIMS})
+    table = plan(PARAMS, q, tokenizer=None, chat=False)
+    assert set(table.country) - {""} == set(COUNTRY_SHIFTS)  # the scored countries become the personas
+    return q, score_table(respondent(table, shifts=COUNTRY_SHIFTS, noise=0.01, seed=4))
+
+
+def test_model_clusters_countries_like_the_humans_when_its_shifts_follow_their_scores(scored_bank):
+    q, scores = scored_bank
+    # Human scores on another scale (0-100) with the same grouping, a dimension-specific offset each.
+    human = {d: {c: 50 + 100 * s + 7 * k for c, s in COUNTRY_SHIFTS.items()} for k, d in enumerate(DIMS)}
+    m, tables = metrics.summary(scores, _with_scores(q, human), n_permutations=50)
+    assert m["model_human_cluster_ari"] == pytest.approx(1.0)
+    assert m["human_cluster_ari_mean"] == pytest.approx(1.0)
+    assert (tables["extrapolability"].human_ari == 1.0).all()
+    assert set(tables["human_dimension_scores"].country) == set(COUNTRY_SHIFTS)
+    assert "human_spread" not in m  # scores, not distributions: no alignment metrics
+
+
+def test_model_clusters_countries_unlike_the_humans_when_they_group_otherwise(scored_bank):
+    q, scores = scored_bank
+    other = {"United States": 0.0, "Nigeria": 0.05, "China": 0.5, "India": 1.0}  # {US, Nigeria}, {China}, {India}
+    m, _ = metrics.summary(scores, _with_scores(q, {d: other for d in DIMS}), n_permutations=50)
+    assert m["model_human_cluster_ari"] < 0.2
+    assert m["human_cluster_ari_mean"] == pytest.approx(1.0)  # the humans' own grouping is coherent
+
+
+def test_human_ari_is_below_one_when_half_the_dimensions_group_countries_otherwise(scored_bank):
+    q, scores = scored_bank
+    # The first half groups {United States, China}, the second (wider apart, so it decides the
+    # grouping on all dimensions) {United States, Nigeria}.
+    one = {"United States": 0.0, "China": 0.01, "India": 0.15, "Nigeria": 0.3}
+    other = {"United States": 0.0, "Nigeria": 0.05, "China": 0.5, "India": 1.0}
+    mixed = {d: (one if k < 3 else other) for k, d in enumerate(DIMS)}
+    m, tables = metrics.summary(scores, _with_scores(q, mixed), n_permutations=50)
+    extrap = tables["extrapolability"]
+    assert extrap.human_ari.notna().all() and extrap.human_ari.min() < 1.0
+    assert m["human_cluster_ari_mean"] < 1.0
+    assert m["cluster_ari_mean"] == pytest.approx(1.0)  # the model's own clusterings are unaffected
+
+
+def test_human_cluster_metrics_are_absent_without_human_scores_and_nan_without_shared_countries(scored_bank):
+    q, scores = scored_bank
+    from dataclasses import replace
+
+    m, tables = metrics.summary(scores, replace(q, dimension_scores={}), n_permutations=50)
+    assert "human_cluster_ari_mean" not in m and "model_human_cluster_ari" not in m
+    assert tables["extrapolability"].human_ari.isna().all()
+    elsewhere = {d: {"Aland": 0.1, "Borduria": 0.5, "Carpania": 0.9} for d in DIMS}
+    m, _ = metrics.summary(scores, _with_scores(q, elsewhere), n_permutations=50)
+    assert np.isnan(m["model_human_cluster_ari"]) and m["human_cluster_ari_mean"] == pytest.approx(1.0)

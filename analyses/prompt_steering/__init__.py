@@ -53,7 +53,8 @@ SPEC = ParamSpec(
         Bool("likert_6", False, label="Likert: 6 points"),
         Int("n_countries", 4, min=0, max=10, label="Country personas",
             help="The first of United States, China, India, Nigeria, Brazil, Germany, Japan, Egypt, Mexico, "
-                 "Indonesia; with human data in the questionnaire, its countries instead."),
+                 "Indonesia; with human data (answer distributions or dimension scores) in the questionnaire, its "
+                 "countries instead."),
         Int("n_templates", 2, min=1, max=3, label="Persona wordings", help="Country persona templates per country."),
         Int("n_placebos", 2, min=0, max=3, label="Placebo personas",
             help="Personas with no cultural content (a gardener, ...), as controls."),

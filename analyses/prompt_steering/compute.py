@@ -48,7 +48,7 @@ def _model_key(model_id: str) -> str:
 
 def plan(params: Mapping[str, Any], q: questionnaire.Questionnaire, tokenizer, chat: bool) -> pd.DataFrame:
     """One row per prompt to score, with what the scores table needs besides the scores."""
-    countries = q.human_countries[: params["n_countries"]] or list(fmt.COUNTRIES[: params["n_countries"]])
+    countries = q.persona_countries[: params["n_countries"]] or list(fmt.COUNTRIES[: params["n_countries"]])
     people = fmt.personas(countries, params["n_templates"], params["n_placebos"])
     rows = []
     for item in q.items:

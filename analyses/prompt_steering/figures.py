@@ -107,6 +107,9 @@ def extrapolability(table: pd.DataFrame) -> go.Figure:
     if "ari" in table:
         fig.add_trace(go.Bar(x=names, y=table.ari, marker_color="#8c8c8c",
                              name="ARI: country clusters, held-in half vs all"))
+    if "human_ari" in table and table.human_ari.notna().any():
+        fig.add_trace(go.Bar(x=names, y=table.human_ari, marker_color="#dd8452",
+                             name="ARI of the human countries' dimension scores (reference)"))
     fig.update_layout(title="Extrapolability: countries' steering on one half of the dimensions vs the other",
                       xaxis_title="dimensions held in → held out", yaxis_title="Pearson r / adjusted Rand index",
                       yaxis_range=[-1, 1], barmode="group")

@@ -166,12 +166,26 @@ def persona_spread(scores: pd.DataFrame) -> float:
 
 def human_expected_scale(questionnaire) -> pd.DataFrame:
     """Countries x items: the human answer distributions' expected scale positions."""
+    from .questionnaire import scale_position
+
     rows = {}
     for item in questionnaire.items:
         for country, dist in item.human.items():
-            k = len(dist)
-            rows.setdefault(country, {})[item.id] = float(np.dot(dist, np.arange(k) / (k - 1)))
+            rows.setdefault(country, {})[item.id] = scale_position(dist)
     return pd.DataFrame(rows).T
+
+
+def human_dimension_table(questionnaire, dimensions) -> pd.DataFrame:
+    """Countries x dimensions: the questionnaire's human dimension scores (explicit or derived) on the
+    run's dimensions, countries with a score on every one of them. Empty unless there are >= 3 such
+    countries and >= 2 dimensions (too few to group)."""
+    scores = questionnaire.human_dimension_scores if questionnaire is not None else {}
+    table = pd.DataFrame(scores, dtype=float).T
+    shared = sorted(set(table.columns) & set(dimensions))
+    table = table[shared].dropna().sort_index() if shared else table.iloc[:0, :0]
+    if len(table) < 3 or len(shared) < 2:
+        return pd.DataFrame(dtype=float)
+    return table
 
 
 def human_spread(questionnaire) -> float:
@@ -195,21 +209,35 @@ def human_between_country_sd(questionnaire) -> float:
     return float(table.std(ddof=0).mean())
 
 
-def extrapolability(scores: pd.DataFrame) -> pd.DataFrame:
+EXTRAPOLABILITY_COLUMNS = ["held_in", "held_out", "r", "ari", "human_ari"]
+
+
+def country_dimension_answers(scores: pd.DataFrame) -> pd.DataFrame:
+    """Country personas x dimensions: mean E[s] over the dimension's items, formats and wordings."""
+    country = scores[scores.persona_kind == "country"]
+    return country.groupby(["country", "dimension"]).expected_scale.mean().unstack("dimension")
+
+
+def extrapolability(scores: pd.DataFrame, human: pd.DataFrame | None = None) -> pd.DataFrame:
     """For every split of the dimensions into two halves: correlation across country personas between
     their mean steering effect on one half and on the held-out half (high r: a persona's effect on some
     dimensions predicts its effect on others), and the adjusted Rand index between the clustering of
-    countries on the held-in half and on all dimensions (1: the subset groups countries as all do)."""
+    countries on the held-in half and on all dimensions (1: the subset groups countries as all do).
+
+    `human_ari` is the same index for the human countries' dimension scores (`human_dimension_table`):
+    how well the held-in half groups real countries as all their scored dimensions do, the reference
+    for the model's `ari`. NaN when a half holds none of the scored dimensions."""
     effects = steering_effects(scores)
     effects = effects[effects.persona_kind == "country"]
     dims = sorted(effects.dimension.unique())
     rows = []
     if len(dims) < 2 or effects.country.nunique() < 3:
-        return pd.DataFrame(columns=["held_in", "held_out", "r", "ari"])
+        return pd.DataFrame(columns=EXTRAPOLABILITY_COLUMNS)
     per = effects.groupby(["country", "dimension"]).effect.mean().unstack("dimension")
-    answers = scores[scores.persona_kind == "country"].groupby(["country", "dimension"]).expected_scale.mean()
-    answers = answers.unstack("dimension").loc[per.index]
+    answers = country_dimension_answers(scores).loc[per.index]
     everything = _clusters(answers)
+    human = human if human is not None and len(human) else None
+    human_everything = _clusters(human) if human is not None else None
     half = len(dims) // 2
     for held_in in combinations(dims, half):
         if dims[0] not in held_in:  # each split once
@@ -218,12 +246,36 @@ def extrapolability(scores: pd.DataFrame) -> pd.DataFrame:
         x, y = per[list(held_in)].mean(axis=1), per[held_out].mean(axis=1)
         r = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else np.nan
         ari = float(adjusted_rand_score(everything, _clusters(answers[list(held_in)])))
-        rows.append({"held_in": ", ".join(held_in), "held_out": ", ".join(held_out), "r": r, "ari": ari})
-    return pd.DataFrame(rows, columns=["held_in", "held_out", "r", "ari"])
+        human_ari = np.nan
+        if human is not None:
+            human_in = [d for d in held_in if d in human.columns]
+            if human_in and any(d in human.columns for d in held_out):
+                human_ari = float(adjusted_rand_score(human_everything, _clusters(human[human_in])))
+        rows.append({"held_in": ", ".join(held_in), "held_out": ", ".join(held_out), "r": r, "ari": ari,
+                     "human_ari": human_ari})
+    return pd.DataFrame(rows, columns=EXTRAPOLABILITY_COLUMNS)
+
+
+def model_human_cluster_ari(scores: pd.DataFrame, human: pd.DataFrame) -> float:
+    """Adjusted Rand index between the model's clustering of its country personas and the humans'
+    clustering of the same countries, both on the dimensions the human scores share with the run.
+    NaN with fewer than 3 countries in both."""
+    if human is None or not len(human):
+        return np.nan
+    answers = country_dimension_answers(scores)
+    common = sorted(set(answers.index) & set(human.index))
+    if len(common) < 3:
+        return np.nan
+    dims = list(human.columns)
+    model = answers.loc[common, [d for d in dims if d in answers.columns]]
+    if model.shape[1] < 1 or model.isna().any().any():
+        return np.nan
+    return float(adjusted_rand_score(_clusters(human.loc[common]), _clusters(model)))
 
 
 def _clusters(table: pd.DataFrame) -> np.ndarray:
-    """Countries clustered (Ward, into at most 3 groups) by their per-dimension mean E[s]."""
+    """Countries clustered (Ward, into at most 3 groups) by their per-dimension scores (mean E[s] for
+    the model)."""
     from sklearn.cluster import AgglomerativeClustering
 
     k = min(3, len(table) - 1)
@@ -238,7 +290,8 @@ def summary(scores: pd.DataFrame, questionnaire=None, n_permutations: int = 500,
     snr = steering_snr(scores)
     ranks = rank_stability(scores)
     factors = factor_effects(scores[scores.persona_kind == "none"], n_permutations, seed)
-    extrap = extrapolability(scores)
+    human_dims = human_dimension_table(questionnaire, scores.dimension.unique())
+    extrap = extrapolability(scores, human_dims)
     none = instability[instability.persona_kind == "none"]
     metrics = {
         "prompts": float(len(scores)),
@@ -255,6 +308,9 @@ def summary(scores: pd.DataFrame, questionnaire=None, n_permutations: int = 500,
         "cluster_ari_mean": float(extrap.ari.mean()) if len(extrap) else np.nan,
         "entropy_mean": float(scores.entropy.mean()),
     }
+    if len(human_dims):
+        metrics["human_cluster_ari_mean"] = float(extrap.human_ari.mean()) if extrap.human_ari.notna().any() else np.nan
+        metrics["model_human_cluster_ari"] = model_human_cluster_ari(scores, human_dims)
     spec = pd.DataFrame(columns=["format", "persona", "measure", "alignment", "most_aligned", "best_score"])
     if questionnaire is not None and questionnaire.human_countries:
         metrics["human_spread"] = human_spread(questionnaire)
@@ -267,7 +323,8 @@ def summary(scores: pd.DataFrame, questionnaire=None, n_permutations: int = 500,
             metrics["most_aligned_agreement"] = float((spec.most_aligned == chosen.most_aligned.iloc[0]).mean())
     tables = {"instability": instability, "steering": effects, "factors": factors,
               "snr": snr.rename_axis("item").rename("snr").reset_index(), "ranks": ranks,
-              "extrapolability": extrap, "specification_curve": spec}
+              "extrapolability": extrap, "specification_curve": spec,
+              "human_dimension_scores": human_dims.rename_axis("country").reset_index()}
     return {k: (float(v) if v is not None else np.nan) for k, v in metrics.items()}, tables
 
 

@@ -4,10 +4,15 @@ The base order is the questionnaire's own order of the options; every answer, wh
 asked in, is mapped to a position on it (0 = first option, 1 = last). Likert items name no options:
 the Likert format of a prompt supplies them (strongly disagree ... strongly agree, base order).
 
-Files: JSON (`{"name": ..., "items": [{"id", "dimension", "question", "options", "human"?}]}`), CSV
-(columns `id, dimension, question, options` with options separated by `|`, or the word `likert`;
-optional `human:<country>` columns with `|`-separated probabilities in base order), or the
-GlobalOpinionQA layout (`question, selections, options, source` columns) when a user has that file.
+Files: JSON (`{"name": ..., "items": [{"id", "dimension", "question", "options", "human"?}],
+"dimension_scores"?: {country: {dimension: number}}}`), CSV (columns `id, dimension, question, options`
+with options separated by `|`, or the word `likert`; optional `human:<country>` columns with
+`|`-separated probabilities in base order), or the GlobalOpinionQA layout (`question, selections,
+options, source` columns) when a user has that file.
+
+Dimension scores are the human reference for how countries group on the value dimensions: a JSON file's
+own (e.g. Hofstede- or Inglehart-Welzel-style indices), else derived from the human answer
+distributions (mean over a dimension's items of the expected scale position).
 """
 
 from __future__ import annotations
@@ -37,10 +42,17 @@ class Item:
         return self.options is None
 
 
+def scale_position(dist) -> float:
+    """Expected position of a base-order distribution on the 0-1 scale (option i of K at i / (K - 1))."""
+    k = len(dist)
+    return float(np.dot(dist, np.arange(k) / (k - 1)))
+
+
 @dataclass(frozen=True)
 class Questionnaire:
     name: str
     items: tuple[Item, ...]
+    dimension_scores: dict[str, dict[str, float]] = field(default_factory=dict)  # explicit: country -> dim -> score
 
     @property
     def dimensions(self) -> list[str]:
@@ -48,7 +60,29 @@ class Questionnaire:
 
     @property
     def human_countries(self) -> list[str]:
+        """Countries with human answer distributions (what alignment and the specification curve need)."""
         return sorted({c for item in self.items for c in item.human})
+
+    @property
+    def human_dimension_scores(self) -> dict[str, dict[str, float]]:
+        """Country -> dimension -> score: the file's explicit scores when it has any (they win, and are
+        never mixed with derived ones, which sit on another scale), else the mean over each dimension's
+        items of the human expected scale position, per country."""
+        if self.dimension_scores:
+            return {c: dict(d) for c, d in self.dimension_scores.items()}
+        derived: dict[str, dict[str, list[float]]] = {}
+        for item in self.items:
+            for country, dist in item.human.items():
+                derived.setdefault(country, {}).setdefault(item.dimension, []).append(scale_position(dist))
+        return {c: {d: float(np.mean(v)) for d, v in dims.items()} for c, dims in derived.items()}
+
+    @property
+    def persona_countries(self) -> list[str]:
+        """Countries to give personas: those with human distributions and dimension scores first, then
+        distributions only, then dimension scores only (a file with scores but no distributions still
+        steers towards its own countries, so the model's grouping can be compared with theirs)."""
+        distributions, scored = set(self.human_countries), set(self.human_dimension_scores)
+        return sorted(distributions | scored, key=lambda c: (c not in distributions, c not in scored, c))
 
     def subset(self, n_items: int) -> "Questionnaire":
         """The first items taken round-robin over dimensions, so a small run still spans them all."""
@@ -61,7 +95,7 @@ class Questionnaire:
                     chosen.append(by_dim[d][depth])
             depth += 1
         order = {item.id: k for k, item in enumerate(self.items)}
-        return Questionnaire(self.name, tuple(sorted(chosen, key=lambda i: order[i.id])))
+        return Questionnaire(self.name, tuple(sorted(chosen, key=lambda i: order[i.id])), self.dimension_scores)
 
 
 def _fail(where: str, why: str) -> ValueError:
@@ -117,10 +151,45 @@ def _check_ids(items: list[Item], source: str) -> None:
         seen.add(item.id)
 
 
-def from_records(records: list[dict], name: str = "questionnaire") -> Questionnaire:
+def _dimension_scores(raw, items: list[Item], where: str) -> dict[str, dict[str, float]]:
+    """Validated explicit scores: every country a mapping of at least two of the items' dimensions to
+    finite numbers."""
+    if raw is None:
+        return {}
+    where = f"{where}, dimension_scores"
+    if not isinstance(raw, dict):
+        raise _fail(where, "expected an object mapping each country to an object of dimension -> number")
+    known = sorted({item.dimension for item in items})
+    out: dict[str, dict[str, float]] = {}
+    for country, dims in raw.items():
+        name = str(country).strip()
+        if not name:
+            raise _fail(where, "empty country name")
+        if name in out:
+            raise _fail(where, f"country {name!r} appears twice")
+        if not isinstance(dims, dict):
+            raise _fail(where, f"country {name!r}: expected an object of dimension -> number, got {dims!r:.60}")
+        scores = {}
+        for dimension, value in dims.items():
+            here = f"country {name!r}, dimension {dimension!r}"
+            if dimension not in known:
+                raise _fail(where, f"{here}: not a dimension of the items (they have {', '.join(known)})")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _fail(where, f"{here}: {value!r:.60} is not a number")
+            if not np.isfinite(value):
+                raise _fail(where, f"{here}: {value} is not finite")
+            scores[dimension] = float(value)
+        if len(scores) < 2:
+            raise _fail(where, f"country {name!r} has scores for {len(scores)} dimension(s); at least 2 are "
+                               "needed to group countries")
+        out[name] = scores
+    return out
+
+
+def from_records(records: list[dict], name: str = "questionnaire", dimension_scores=None) -> Questionnaire:
     items = [_item(raw if isinstance(raw, dict) else {}, f"{name}, item {k + 1}") for k, raw in enumerate(records)]
     _check_ids(items, name)
-    return Questionnaire(name, tuple(items))
+    return Questionnaire(name, tuple(items), _dimension_scores(dimension_scores, items, name))
 
 
 def _from_json(path: Path) -> Questionnaire:
@@ -132,7 +201,8 @@ def _from_json(path: Path) -> Questionnaire:
         data = {"items": data}
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise _fail(path.name, "expected an object with a list 'items' (or a list of items)")
-    return from_records(data["items"], str(data.get("name") or path.stem))
+    q = from_records(data["items"], str(data.get("name") or path.stem))
+    return Questionnaire(q.name, q.items, _dimension_scores(data.get("dimension_scores"), list(q.items), path.name))
 
 
 _GOQA_SELECTIONS = re.compile(r"^\s*defaultdict\(\s*<class 'list'>\s*,\s*(\{.*\})\s*\)\s*$", re.S)
