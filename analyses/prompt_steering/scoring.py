@@ -61,16 +61,8 @@ def _forward_last(model, sequences: list[list[int]], keep: int, pad_id: int, dev
     """Log-softmax over the vocabulary at the last `keep` positions of each left-padded sequence."""
     import torch
 
-    input_ids, mask = _left_padded(sequences, pad_id)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    inputs = dict(input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device))
     with torch.inference_mode():
-        try:
-            logits = model(**inputs, logits_to_keep=keep, use_cache=False).logits
-        except TypeError:  # a model without logits_to_keep: compute all, keep the tail
-            logits = model(**inputs, use_cache=False).logits
-        logits = logits[:, -keep:, :].float()
-    return torch.log_softmax(logits, dim=-1).cpu()
+        return _extend(model, None, sequences, pad_id, device, keep=keep)
 
 
 def _common_prefix(sequences: list[list[int]]) -> int:
@@ -81,40 +73,86 @@ def _common_prefix(sequences: list[list[int]]) -> int:
     return n
 
 
-def _forward_shared_prefix(model, sequences: list[list[int]], prefix: int, pad_id: int,
-                           device: str) -> "torch.Tensor":
-    """Last-position log-softmax of sequences that share their first `prefix` tokens: the prefix runs
-    once, its key/value cache is copied to every row, and only the suffixes run batched (left-padded
-    between prefix and suffix; the mask hides the padding, position ids continue the prefix's)."""
+def _extend(model, state, segments: list[list[int]], pad_id: int, device: str, keep: int = 0):
+    """Feed every row its segment after the row's cached state (`state` None: from the start).
+
+    Segments are left-padded, so padding sits between a row's cached part and its new tokens: the
+    mask hides it and position ids continue from the row's cached length. Returns the new state
+    (cache, mask, lengths), or with `keep` > 0 the log-softmax at each row's last `keep` positions.
+    """
     import torch
 
+    cache, mask, lengths = state if state is not None else (None, None, torch.zeros(len(segments), dtype=torch.long))
+    ids, seg_mask = _left_padded(segments, pad_id)
+    positions = lengths[:, None] + (seg_mask.cumsum(-1) - 1).clamp(min=0)
+    full_mask = seg_mask if mask is None else torch.cat([mask, seg_mask], dim=1)
+    inputs = dict(input_ids=ids.to(device), attention_mask=full_mask.to(device), position_ids=positions.to(device),
+                  **({"past_key_values": cache} if cache is not None else {}))
+    if keep:
+        try:
+            logits = model(**inputs, logits_to_keep=keep, use_cache=cache is not None).logits
+        except TypeError:  # a model without logits_to_keep: compute all, keep the tail
+            logits = model(**inputs, use_cache=cache is not None).logits
+        return torch.log_softmax(logits[:, -keep:, :].float(), dim=-1).cpu()
+    body = getattr(model, "base_model", model)  # the transformer without its head: no logits needed yet
+    cache = body(**inputs, use_cache=True).past_key_values
+    return cache, full_mask, lengths + seg_mask.sum(dim=1)
+
+
+def _expand(state, rows: list[int]):
+    """The state of `rows` (indices into the state's rows): a shared prefix copied to its users."""
+    import torch
+
+    cache, mask, lengths = state
+    index = torch.tensor(rows, dtype=torch.long)
+    cache.reorder_cache(index)  # index_select on every layer's keys and values, as beam search does
+    return cache, mask[index], lengths[index]
+
+
+def _forward(model, sequences: list[list[int]], need: list[int], pad_id: int, device: str,
+             min_prefix: int | None) -> "torch.Tensor":
+    """Log-softmax at the last max(need) positions of token-sorted sequences; row k needs its last
+    need[k] positions. With `min_prefix`, each shared prefix is computed once.
+
+    Three levels, as the prompts of a run are built: the prefix the whole batch shares (persona and
+    instructions), then each run of neighbours sharing at least `min_prefix` more tokens (one question
+    under several formats, or one prompt under each option text), then every row's own tail (option
+    list and answer cue, or the option text). A row sharing nothing beyond the batch prefix runs its
+    body at the second level and its last tokens at the third. One plain pass when nothing is shared.
+    """
+    import torch
+
+    keep = max(need)
+    free = [len(s) - n for s, n in zip(sequences, need)]  # how far a row's cached part may reach
+    if min_prefix is None or len(sequences) < 2 or min(free) < 2:
+        return _forward_last(model, sequences, keep, pad_id, device)
+    shared = min(_common_prefix(sequences), min(free) - 1)
+    shared = shared if shared >= min_prefix else 0
+    runs: list[list[int]] = []
+    for k in range(len(sequences)):
+        if runs and _common_prefix([sequences[k - 1], sequences[k]]) >= shared + min_prefix:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    if shared == 0 and all(len(run) == 1 for run in runs):
+        return _forward_last(model, sequences, keep, pad_id, device)
+    cuts = [min([_common_prefix([sequences[k] for k in run])] * (len(run) > 1) + [free[k] for k in run])
+            for run in runs]
+    owner = [r for r, run in enumerate(runs) for _ in run]
     with torch.inference_mode():
-        head = torch.tensor([sequences[0][:prefix]], dtype=torch.long, device=device)
-        cache = model(input_ids=head, use_cache=True, logits_to_keep=1).past_key_values
-        cache.batch_repeat_interleave(len(sequences))
-        tails = [s[prefix:] for s in sequences]
-        input_ids, mask = _left_padded(tails, pad_id)
-        positions = prefix + (mask.cumsum(-1) - 1).clamp(min=0)
-        full_mask = torch.cat([torch.ones((len(tails), prefix), dtype=torch.long), mask], dim=1)
-        logits = model(input_ids=input_ids.to(device), attention_mask=full_mask.to(device),
-                       position_ids=positions.to(device), past_key_values=cache, use_cache=True,
-                       logits_to_keep=1).logits[:, -1:, :].float()
-    return torch.log_softmax(logits, dim=-1).cpu()
+        state = None
+        if shared:
+            state = _expand(_extend(model, None, [sequences[0][:shared]], pad_id, device), [0] * len(runs))
+        state = _extend(model, state, [sequences[run[0]][shared:cut] for run, cut in zip(runs, cuts)], pad_id, device)
+        state = _expand(state, owner)
+        return _extend(model, state, [s[cuts[owner[k]]:] for k, s in enumerate(sequences)], pad_id, device,
+                       keep=keep)
 
 
-def _prefix_batches(prompts: dict[int, list[int]], batch_size: int, keep: float = 0.5) -> list[list[int]]:
-    """Prompts in token order (those sharing a persona and a question sit together), cut into batches
-    that end where the shared prefix would fall below `keep` of the batch's first prompt."""
-    order = sorted(prompts, key=lambda k: prompts[k])
-    batches: list[list[int]] = []
-    for k in order:
-        if batches and len(batches[-1]) < batch_size:
-            first = prompts[batches[-1][0]]
-            if _common_prefix([first, prompts[k]]) >= keep * len(first):
-                batches[-1].append(k)
-                continue
-        batches.append([k])
-    return batches
+def _sorted_batches(sequences: dict[int, list[int]], batch_size: int) -> list[list[int]]:
+    """Keys in token order (prompts sharing a persona and a question sit together), in batches."""
+    order = sorted(sequences, key=lambda k: sequences[k])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -134,10 +172,17 @@ def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     results: list[np.ndarray | None] = [None] * len(requests)
     prompts = [tokenizer.encode(r.prompt, add_special_tokens=r.add_special_tokens) for r in requests]
+    share = min_prefix if share_prefixes else None
+
+    def batches(sequences: dict[int, list[int]]) -> list[list[int]]:
+        if share_prefixes:
+            return _sorted_batches(sequences, batch_size)
+        keys = list(sequences)
+        return [[keys[b] for b in batch] for batch in _batches([len(sequences[k]) for k in keys], batch_size)]
 
     # Identifier requests whose options differ in one token: one sequence each. Others (a tokenizer
     # that merges " A" into one token but splits " B") are scored like texts, by their summed log-probability.
-    ident, tokens, whole = [], {}, []
+    ident, tokens, whole = {}, {}, []
     for k, r in enumerate(requests):
         if r.response != "identifier":
             continue
@@ -146,19 +191,9 @@ def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16
         except ValueError:
             whole.append(k)
             continue
-        prompts[k] = prompts[k] + shared
-        ident.append(k)
-    if share_prefixes:  # formats of one question under one persona share everything up to the options
-        batches = _prefix_batches({k: prompts[k] for k in ident}, batch_size)
-    else:
-        batches = [[ident[b] for b in batch] for batch in _batches([len(prompts[k]) for k in ident], batch_size)]
-    for keys in batches:
-        sequences = [prompts[k] for k in keys]
-        common = _common_prefix(sequences) if share_prefixes and len(keys) > 1 else 0
-        if common >= min_prefix:
-            logp = _forward_shared_prefix(model, sequences, common, pad_id, device)[:, -1, :]
-        else:
-            logp = _forward_last(model, sequences, 1, pad_id, device)[:, -1, :]
+        ident[k] = prompts[k] + shared
+    for keys in batches(ident):
+        logp = _forward(model, [ident[k] for k in keys], [1] * len(keys), pad_id, device, share)[:, -1, :]
         values = [logp[row, tokens[k]].numpy().astype(float) for row, k in enumerate(keys)]
         for k, v in zip(keys, values):
             results[k] = v
@@ -173,16 +208,16 @@ def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16
         if not cont:
             raise ValueError(f"option text {requests[k].targets[j]!r} tokenizes to nothing")
     partial: dict[int, dict[int, float]] = {k: {} for k in text}
-    for batch in _batches([len(prompts[k]) + len(c) for k, _, c in pieces], batch_size):
+    for batch in batches({b: prompts[k] + cont for b, (k, _, cont) in enumerate(pieces)}):
         chosen = [pieces[b] for b in batch]
-        keep = max(len(c) for _, _, c in chosen) + 1
-        logp = _forward_last(model, [prompts[k] + c for k, _, c in chosen], keep, pad_id, device)
+        # A continuation's n tokens are predicted at the n positions before each: the last n + 1.
+        need = [len(cont) + 1 for _, _, cont in chosen]
+        logp = _forward(model, [prompts[k] + cont for k, _, cont in chosen], need, pad_id, device, share)
+        keep = max(need)
         done_keys, done_values = [], []
         for row, (k, j, cont) in enumerate(chosen):
             n = len(cont)
-            # Tokens of the continuation sit in the last n positions; each is predicted one position earlier.
-            rows = logp[row, keep - n - 1:keep - 1, :]
-            token_logp = rows[torch.arange(n), torch.tensor(cont)]
+            token_logp = logp[row, keep - n - 1:keep - 1, :][torch.arange(n), torch.tensor(cont)]
             partial[k][j] = float(token_logp.mean() if requests[k].response == "text" else token_logp.sum())
             if len(partial[k]) == len(requests[k].targets):
                 results[k] = np.asarray([partial[k][i] for i in range(len(requests[k].targets))])
