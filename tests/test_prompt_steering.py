@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from analyses.core import ParameterError, run
-from analyses.prompt_steering import ANALYSIS, activation, formats, models, prompts, questionnaire, scoring, tiny
+from analyses.prompt_steering import (ANALYSIS, activation, formats, models, prefix_tree, prompts, questionnaire,
+                                     scoring, tiny)
 from analyses.prompt_steering import compute as compute_module
 
 GOLDEN = Path(__file__).parent / "golden" / "prompt_steering"
@@ -169,6 +170,21 @@ def _continuation(model, tokenizer, ids, target, reduce):
     with torch.no_grad():
         logp = torch.log_softmax(model(torch.tensor([ids + cont])).logits[0], -1)
     return reduce([float(logp[len(ids) - 1 + i, c]) for i, c in enumerate(cont)])
+
+
+def test_prefix_tree_runs_each_shared_prefix_once_and_each_token_sees_only_its_ancestors():
+    sequences = sorted([[1, 2, 3, 4], [1, 2, 3, 5, 6], [1, 2, 7], [1, 2, 3, 4], [8, 9]])
+    packed = prefix_tree.pack(sequences, row_tokens=100)
+    assert packed.tokens == [[1, 2, 3, 4, 5, 6, 7], [8, 9]]  # [8, 9] shares nothing: a row of its own
+    assert packed.depth == [[0, 1, 2, 3, 3, 4, 2], [0, 1]]  # position ids: depth in the sequence
+    for seq, (row, path) in zip(sequences, packed.paths):
+        assert [packed.tokens[row][c] for c in path] == seq
+        attends = packed.attends(row)
+        for d, c in enumerate(path):  # a token attends to exactly its sequence's earlier tokens
+            assert set(np.flatnonzero(attends[c])) == set(path[:d + 1])
+    # A row budget splits the tree; a sequence never straddles rows.
+    small = prefix_tree.pack(sequences, row_tokens=5)
+    assert [len(t) for t in small.tokens] == [4, 5, 3, 2]
 
 
 def _count_positions(model):

@@ -13,10 +13,13 @@ shift absolute position embeddings.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+
+from . import prefix_tree
 
 
 @dataclass(frozen=True)
@@ -57,96 +60,110 @@ def _left_padded(sequences: list[list[int]], pad_id: int) -> tuple["torch.Tensor
     return input_ids, mask
 
 
-def _forward_last(model, sequences: list[list[int]], keep: int, pad_id: int, device: str) -> "torch.Tensor":
-    """Log-softmax over the vocabulary at the last `keep` positions of each left-padded sequence."""
+Reads = list[tuple[int, int]]  # (position counted from the end, 1 = last; token id) pairs to read
+
+
+def _log_probs(logits: "torch.Tensor", rows: list[int], reads: list[Reads]) -> list[np.ndarray]:
+    """Each sequence's reads from `logits` (one vocabulary row per kept position, row = rows[k] - offset
+    for sequence k): the token's logit minus its row's log-sum-exp, in float64 (the normaliser sums
+    262k terms for Gemma), without materialising a log-softmax."""
     import torch
 
+    at = [[base - offset for offset, _ in wanted] for base, wanted in zip(rows, reads)]
+    used = sorted({row for positions in at for row in positions})
+    local = {row: i for i, row in enumerate(used)}
+    chosen = logits[torch.tensor(used)].double()
+    norms = torch.logsumexp(chosen, dim=-1)
+    out = []
+    for positions, wanted in zip(at, reads):
+        index = torch.tensor([local[row] for row in positions])
+        out.append((chosen[index, torch.tensor([token for _, token in wanted])] - norms[index]).cpu().numpy())
+    return out
+
+
+def _forward_plain(model, sequences: list[list[int]], reads: list[Reads], pad_id: int, device: str) -> list[np.ndarray]:
+    """One left-padded pass; the LM head runs on the last positions that are read."""
+    import torch
+
+    keep = max(offset for wanted in reads for offset, _ in wanted)
+    input_ids, mask = _left_padded(sequences, pad_id)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    inputs = dict(input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device))
     with torch.inference_mode():
-        return _extend(model, None, sequences, pad_id, device, keep=keep)
-
-
-def _common_prefix(sequences: list[list[int]]) -> int:
-    shortest = min(len(s) for s in sequences)
-    n = 0
-    while n < shortest - 1 and len({s[n] for s in sequences}) == 1:  # keep at least one token per suffix
-        n += 1
-    return n
-
-
-def _extend(model, state, segments: list[list[int]], pad_id: int, device: str, keep: int = 0):
-    """Feed every row its segment after the row's cached state (`state` None: from the start).
-
-    Segments are left-padded, so padding sits between a row's cached part and its new tokens: the
-    mask hides it and position ids continue from the row's cached length. Returns the new state
-    (cache, mask, lengths), or with `keep` > 0 the log-softmax at each row's last `keep` positions.
-    """
-    import torch
-
-    cache, mask, lengths = state if state is not None else (None, None, torch.zeros(len(segments), dtype=torch.long))
-    ids, seg_mask = _left_padded(segments, pad_id)
-    positions = lengths[:, None] + (seg_mask.cumsum(-1) - 1).clamp(min=0)
-    full_mask = seg_mask if mask is None else torch.cat([mask, seg_mask], dim=1)
-    inputs = dict(input_ids=ids.to(device), attention_mask=full_mask.to(device), position_ids=positions.to(device),
-                  **({"past_key_values": cache} if cache is not None else {}))
-    if keep:
         try:
-            logits = model(**inputs, logits_to_keep=keep, use_cache=cache is not None).logits
+            logits = model(**inputs, logits_to_keep=keep, use_cache=False).logits
         except TypeError:  # a model without logits_to_keep: compute all, keep the tail
-            logits = model(**inputs, use_cache=cache is not None).logits
-        return torch.log_softmax(logits[:, -keep:, :].float(), dim=-1).cpu()
-    body = getattr(model, "base_model", model)  # the transformer without its head: no logits needed yet
-    cache = body(**inputs, use_cache=True).past_key_values
-    return cache, full_mask, lengths + seg_mask.sum(dim=1)
+            logits = model(**inputs, use_cache=False).logits
+        logits = logits[:, -keep:, :].reshape(-1, logits.shape[-1])
+        return _log_probs(logits, [keep * (k + 1) for k in range(len(sequences))], reads)
 
 
-def _expand(state, rows: list[int]):
-    """The state of `rows` (indices into the state's rows): a shared prefix copied to its users."""
+@contextmanager
+def _head_only_at(model, rows: "torch.Tensor", columns: "torch.Tensor"):
+    """While active, the transformer hands its LM head only the hidden states at (rows, columns), as one
+    sequence: the head (with whatever soft-capping or scaling the model applies) runs where it is read."""
+    def gather(module, args, output):
+        hidden = (output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0])[rows, columns][None]
+        if hasattr(output, "last_hidden_state"):
+            output.last_hidden_state = hidden
+            return output
+        return (hidden, *output[1:])
+
+    handle = model.base_model.register_forward_hook(gather)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _tree_ready(model, sequences: list[list[int]]) -> bool:
+    """Whether the prefix-tree pass applies: the model has a separate transformer body to hook, and no
+    sequence reaches a sliding attention window (the row's own mask would bypass the window)."""
+    window = getattr(model.config, "sliding_window", None)
+    return model.base_model is not model and (not window or max(len(s) for s in sequences) <= window)
+
+
+def _forward_tree(model, sequences: list[list[int]], reads: list[Reads], pad_id: int, device: str,
+                  row_tokens: int) -> list[np.ndarray]:
+    """One pass over the batch's prefix tree (`prefix_tree`): each distinct prefix runs once, and the
+    LM head only at the positions read. Rows are left-padded; a padding token attends to itself alone."""
     import torch
 
-    cache, mask, lengths = state
-    index = torch.tensor(rows, dtype=torch.long)
-    cache.reorder_cache(index)  # index_select on every layer's keys and values, as beam search does
-    return cache, mask[index], lengths[index]
+    packed = prefix_tree.pack(sequences, row_tokens)
+    width = max(len(t) for t in packed.tokens)
+    n_rows = len(packed.tokens)
+    input_ids = torch.full((n_rows, width), pad_id, dtype=torch.long)
+    positions = torch.zeros((n_rows, width), dtype=torch.long)
+    allowed = torch.eye(width, dtype=torch.bool).repeat(n_rows, 1, 1)
+    for r, (tokens, depth) in enumerate(zip(packed.tokens, packed.depth)):
+        pad = width - len(tokens)
+        input_ids[r, pad:] = torch.tensor(tokens)
+        positions[r, pad:] = torch.tensor(depth)
+        allowed[r, pad:, pad:] = torch.from_numpy(packed.attends(r))
+    dtype = next(model.parameters()).dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+    # Each sequence's read positions, nearest the end first, gathered in order: row k of the head's
+    # output for offset o is ends[k] - o.
+    keep = [max(offset for offset, _ in wanted) for wanted in reads]
+    rows, columns, ends = [], [], []
+    for (r, path), n in zip(packed.paths, keep):
+        pad = width - len(packed.tokens[r])
+        rows += [r] * n
+        columns += [pad + c for c in path[-n:]]
+        ends.append(len(rows))
+    with torch.inference_mode(), _head_only_at(model, torch.tensor(rows), torch.tensor(columns)):
+        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                       position_ids=positions.to(device), use_cache=False).logits[0]
+        return _log_probs(logits, ends, reads)
 
 
-def _forward(model, sequences: list[list[int]], need: list[int], pad_id: int, device: str,
-             min_prefix: int | None) -> "torch.Tensor":
-    """Log-softmax at the last max(need) positions of token-sorted sequences; row k needs its last
-    need[k] positions. With `min_prefix`, each shared prefix is computed once.
-
-    Three levels, as the prompts of a run are built: the prefix the whole batch shares (persona and
-    instructions), then each run of neighbours sharing at least `min_prefix` more tokens (one question
-    under several formats, or one prompt under each option text), then every row's own tail (option
-    list and answer cue, or the option text). A row sharing nothing beyond the batch prefix runs its
-    body at the second level and its last tokens at the third. One plain pass when nothing is shared.
-    """
-    import torch
-
-    keep = max(need)
-    free = [len(s) - n for s, n in zip(sequences, need)]  # how far a row's cached part may reach
-    if min_prefix is None or len(sequences) < 2 or min(free) < 2:
-        return _forward_last(model, sequences, keep, pad_id, device)
-    shared = min(_common_prefix(sequences), min(free) - 1)
-    shared = shared if shared >= min_prefix else 0
-    runs: list[list[int]] = []
-    for k in range(len(sequences)):
-        if runs and _common_prefix([sequences[k - 1], sequences[k]]) >= shared + min_prefix:
-            runs[-1].append(k)
-        else:
-            runs.append([k])
-    if shared == 0 and all(len(run) == 1 for run in runs):
-        return _forward_last(model, sequences, keep, pad_id, device)
-    cuts = [min([_common_prefix([sequences[k] for k in run])] * (len(run) > 1) + [free[k] for k in run])
-            for run in runs]
-    owner = [r for r, run in enumerate(runs) for _ in run]
-    with torch.inference_mode():
-        state = None
-        if shared:
-            state = _expand(_extend(model, None, [sequences[0][:shared]], pad_id, device), [0] * len(runs))
-        state = _extend(model, state, [sequences[run[0]][shared:cut] for run, cut in zip(runs, cuts)], pad_id, device)
-        state = _expand(state, owner)
-        return _extend(model, state, [s[cuts[owner[k]]:] for k, s in enumerate(sequences)], pad_id, device,
-                       keep=keep)
+def _forward(model, sequences: list[list[int]], reads: list[Reads], pad_id: int, device: str,
+             row_tokens: int | None) -> list[np.ndarray]:
+    """Each sequence's reads: over the batch's prefix tree when `row_tokens` is given and the model
+    allows it, else from one left-padded pass."""
+    if row_tokens and len(sequences) > 1 and _tree_ready(model, sequences):
+        return _forward_tree(model, sequences, reads, pad_id, device, row_tokens)
+    return _forward_plain(model, sequences, reads, pad_id, device)
 
 
 def _sorted_batches(sequences: dict[int, list[int]], batch_size: int) -> list[list[int]]:
@@ -160,19 +177,17 @@ def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [list(order[i:i + batch_size]) for i in range(0, len(order), batch_size)]
 
 
-def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16, device: str = "cpu",
+def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 32, device: str = "cpu",
           on_batch: Callable[[list[int], list[np.ndarray]], None] | None = None,
-          share_prefixes: bool = True, min_prefix: int = 16) -> list[np.ndarray]:
+          share_prefixes: bool = True, row_tokens: int = 512) -> list[np.ndarray]:
     """One array per request: identifier log-probabilities, or mean log-probability per option text.
 
     `on_batch(indices, values)` is called after every batch (progress, caching, cancellation).
     """
-    import torch
-
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     results: list[np.ndarray | None] = [None] * len(requests)
     prompts = [tokenizer.encode(r.prompt, add_special_tokens=r.add_special_tokens) for r in requests]
-    share = min_prefix if share_prefixes else None
+    share = row_tokens if share_prefixes else None
 
     def batches(sequences: dict[int, list[int]]) -> list[list[int]]:
         if share_prefixes:
@@ -180,8 +195,9 @@ def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16
         keys = list(sequences)
         return [[keys[b] for b in batch] for batch in _batches([len(sequences[k]) for k in keys], batch_size)]
 
-    # Identifier requests whose options differ in one token: one sequence each. Others (a tokenizer
-    # that merges " A" into one token but splits " B") are scored like texts, by their summed log-probability.
+    # Identifier requests whose options differ in one token: one sequence each, read at its last
+    # position. Others (a tokenizer that merges " A" into one token but splits " B") are scored like
+    # texts, by their summed log-probability.
     ident, tokens, whole = {}, {}, []
     for k, r in enumerate(requests):
         if r.response != "identifier":
@@ -193,8 +209,8 @@ def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16
             continue
         ident[k] = prompts[k] + shared
     for keys in batches(ident):
-        logp = _forward(model, [ident[k] for k in keys], [1] * len(keys), pad_id, device, share)[:, -1, :]
-        values = [logp[row, tokens[k]].numpy().astype(float) for row, k in enumerate(keys)]
+        values = _forward(model, [ident[k] for k in keys], [[(1, t) for t in tokens[k]] for k in keys],
+                          pad_id, device, share)
         for k, v in zip(keys, values):
             results[k] = v
         if on_batch:
@@ -210,14 +226,11 @@ def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 16
     partial: dict[int, dict[int, float]] = {k: {} for k in text}
     for batch in batches({b: prompts[k] + cont for b, (k, _, cont) in enumerate(pieces)}):
         chosen = [pieces[b] for b in batch]
-        # A continuation's n tokens are predicted at the n positions before each: the last n + 1.
-        need = [len(cont) + 1 for _, _, cont in chosen]
-        logp = _forward(model, [prompts[k] + cont for k, _, cont in chosen], need, pad_id, device, share)
-        keep = max(need)
+        # Token i of an n-token continuation is predicted one position before it: n + 1 - i from the end.
+        reads = [[(len(cont) + 1 - i, t) for i, t in enumerate(cont)] for _, _, cont in chosen]
+        values = _forward(model, [prompts[k] + cont for k, _, cont in chosen], reads, pad_id, device, share)
         done_keys, done_values = [], []
-        for row, (k, j, cont) in enumerate(chosen):
-            n = len(cont)
-            token_logp = logp[row, keep - n - 1:keep - 1, :][torch.arange(n), torch.tensor(cont)]
+        for (k, j, _), token_logp in zip(chosen, values):
             partial[k][j] = float(token_logp.mean() if requests[k].response == "text" else token_logp.sum())
             if len(partial[k]) == len(requests[k].targets):
                 results[k] = np.asarray([partial[k][i] for i in range(len(requests[k].targets))])
