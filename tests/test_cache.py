@@ -291,3 +291,38 @@ def test_a_preview_is_a_cancel_point():
     ctx.cancel_event.set()
     with pytest.raises(Cancelled):
         ctx.preview(Result())
+
+
+def test_a_sub_result_keyed_by_its_own_code_survives_edits_elsewhere(store, tmp_path):
+    import importlib.util
+
+    from analyses.core import Analysis, Int, ParamSpec
+
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "analysis" / "metrics.py").write_text("version = 1\n")
+    (tmp_path / "scoring.py").write_text("def score(n):\n    return n * 2\n")
+    spec = importlib.util.spec_from_file_location("toy_scoring", tmp_path / "scoring.py")
+    scoring = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scoring)
+    scored = []
+
+    def compute(params, ctx):
+        piece = ctx.cached("piece", {"n": params["n"]},
+                           lambda: scored.append(params["n"]) or Result(metrics={"v": scoring.score(params["n"])}),
+                           code=[scoring])
+        return Result(metrics={"v": piece.metrics["v"]})
+
+    def analysis():  # as a fresh process sees the sources
+        return Analysis(name="parts", title="Parts", papers=(), version="1", spec=ParamSpec((Int("n", 3, min=1, max=9),)),
+                        compute=compute, figures=lambda r, p: {}, presets={"smoke": {}, "default": {}},
+                        source_dir=tmp_path / "analysis")
+
+    assert run(analysis(), store=store).result.metrics["v"] == 6 and scored == [3]
+    (tmp_path / "analysis" / "metrics.py").write_text("version = 2\n")  # the rest of the analysis changes
+    again = run(analysis(), store=store)
+    assert not again.cache_hit and scored == [3]  # the whole result is recomputed, the piece is not
+    (tmp_path / "scoring.py").write_text("def score(n):\n    return n * 2  # edited\n")
+    assert run(analysis(), store=store).cache_hit  # nothing of the analysis itself changed
+    (tmp_path / "analysis" / "metrics.py").write_text("version = 3\n")
+    run(analysis(), store=store)
+    assert scored == [3, 3]  # the piece's own code changed: recomputed

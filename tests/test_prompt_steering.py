@@ -2,6 +2,7 @@
 scale under reversal, scoring against a direct transformers computation, per-prompt caching and the
 bad-input messages. Models are tiny ones built from a config; the packaged Gemma never runs here."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -249,6 +250,9 @@ def test_each_prompt_is_cached_adding_a_format_scores_only_new_prompts(tiny_llam
     again = run(ANALYSIS, "smoke", overrides={**SMALL, "model": tiny_llama, "steering_personas": "placebo"},
                 store=store)
     assert again.cache_hit and len(scored) == 2  # a display option never recomputes
+    edited = dataclasses.replace(ANALYSIS, version=ANALYSIS.version + "-edited")  # as after a metrics edit
+    rerun = run(edited, "smoke", overrides={**SMALL, "model": tiny_llama}, store=store)
+    assert not rerun.cache_hit and scored[2:] == [0]  # the metrics are recomputed, no prompt is rescored
     columns = {"item", "format", "response", "persona", "prompt", "p_1", "p_5", "expected_scale"}
     assert columns <= set(scores.columns)
     p = scores[[f"p_{j}" for j in range(1, 6)]].to_numpy()

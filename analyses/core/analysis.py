@@ -13,7 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from types import ModuleType
+from typing import Any, Callable, Mapping, Sequence
 
 from .params import ParamSpec
 
@@ -42,18 +43,23 @@ class Context:
     store: Any = None
     scope: str = ""
 
-    def cached(self, kind: str, params: Mapping[str, Any], compute: Callable[[], "Result"]) -> "Result":
+    def cached(self, kind: str, params: Mapping[str, Any], compute: Callable[[], "Result"],
+               code: Sequence[ModuleType] | None = None) -> "Result":
         """A sub-computation with its own cache entry (one cell of a grid, say).
 
         A grid that is extended, cancelled half-way or rerun never recomputes a finished part.
-        Without a store (a bare Context in a test), it just computes.
+        By default the entry is keyed by the whole analysis' code version; `code` names the modules
+        that alone decide the sub-result (a model's scoring code, say), so that editing the rest of
+        the analysis (metrics, tables) keeps it. Without a store (a bare Context in a test), it just computes.
         """
         if self.store is None:
             return compute()
         from .cache import cache_key
 
-        name = f"{self.scope.split('@')[0]}.{kind}"
-        key = cache_key(name, self.scope, {"kind": kind, "params": dict(params)})  # plain JSON values only
+        analysis = self.scope.split("@")[0]
+        scope = self.scope if code is None else f"{analysis}@{_modules_digest(code)}"
+        name = f"{analysis}.{kind}"
+        key = cache_key(name, scope, {"kind": kind, "params": dict(params)})  # plain JSON values only
         return self.store.get_or_compute(name, key, compute).result
 
     def report(self, fraction: float, message: str = "") -> None:
@@ -131,6 +137,15 @@ def lazy(target: str) -> Callable:
     call.__qualname__ = call.__name__ = function_name
     call.target_module = module_name  # lets the code version find the analysis' package without importing it
     return call
+
+
+def _modules_digest(modules: Sequence[ModuleType]) -> str:
+    """Digest of the named modules' sources."""
+    h = hashlib.sha256()
+    for module in sorted(modules, key=lambda m: m.__name__):
+        h.update(module.__name__.encode())
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:12]
 
 
 def _source_digest(package_dir: Path) -> str:

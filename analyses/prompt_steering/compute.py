@@ -1,8 +1,8 @@
 """Render every (item, format, persona) prompt, score the ones not cached yet, then the metrics.
 
-Each scored prompt is its own cache entry keyed by the model, the exact prompt text and the answer
-continuations: adding a format or a persona scores only the new prompts, and a cancelled run keeps
-what it finished.
+Each scored prompt is its own cache entry keyed by the model, the exact prompt text, the answer
+continuations and the scoring code alone: adding a format or a persona scores only the new prompts, a
+cancelled run keeps what it finished, and editing the metrics rescores nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ import pandas as pd
 from analyses.core import Context, Result
 
 from . import formats as fmt
-from . import activation, metrics, models, prompts, questionnaire, scoring
+from . import activation, metrics, models, prefix_tree, prompts, questionnaire, scoring
 
-SCORING_VERSION = "1"  # bump when scoring.py changes what a cached prompt holds
+# The code a cached prompt score or hidden state depends on: editing metrics, tables or figures keeps
+# them, editing the scoring rescans every prompt.
+SCORING_CODE = (scoring, prefix_tree, models)
+HIDDEN_CODE = (activation, models)
 
 
 class _NotCached(Exception):
@@ -72,7 +75,7 @@ def _request(r: prompts.Rendered) -> scoring.Request:
 
 def _cache_params(model_key: str, r: prompts.Rendered) -> dict:
     return {"model": model_key, "prompt": r.prompt, "special": r.add_special_tokens, "targets": list(r.targets),
-            "response": r.response, "scoring": SCORING_VERSION}
+            "response": r.response}
 
 
 def _probe(ctx: Context, key_params: dict) -> np.ndarray | None:
@@ -80,7 +83,7 @@ def _probe(ctx: Context, key_params: dict) -> np.ndarray | None:
         raise _NotCached
 
     try:
-        return np.asarray(ctx.cached("prompt", key_params, missing).arrays["logp"], dtype=float)
+        return np.asarray(ctx.cached("prompt", key_params, missing, code=SCORING_CODE).arrays["logp"], dtype=float)
     except _NotCached:
         return None
 
@@ -134,7 +137,8 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         nonlocal done
         for b, value in zip(batch, values):
             first = unique[b]
-            ctx.cached("prompt", keys[first], lambda value=value: Result(arrays={"logp": np.asarray(value)}))
+            ctx.cached("prompt", keys[first], lambda value=value: Result(arrays={"logp": np.asarray(value)}),
+                       code=SCORING_CODE)
             for i in pending[keys[first]["prompt"] + "\x00" + "\x01".join(keys[first]["targets"])]:
                 logp[i] = value
                 done += 1
@@ -175,11 +179,10 @@ def _activation_rows(params, ctx: Context, model, tokenizer, table: pd.DataFrame
                          "no-persona prompts")
 
     def hidden(r: prompts.Rendered) -> np.ndarray:
-        key = {"model": model_key, "prompt": r.prompt, "special": r.add_special_tokens, "layer": layer,
-               "scoring": SCORING_VERSION}
+        key = {"model": model_key, "prompt": r.prompt, "special": r.add_special_tokens, "layer": layer}
         compute = lambda: Result(arrays={"h": activation.last_hidden(model, tokenizer, [(r.prompt, r.add_special_tokens)],
                                                                      layer, device=device)[0]})
-        return np.asarray(ctx.cached("hidden", key, compute).arrays["h"])
+        return np.asarray(ctx.cached("hidden", key, compute, code=HIDDEN_CODE).arrays["h"])
 
     base = {key: hidden(r) for key, r in none.rendered.items()}
     rows = []
