@@ -15,16 +15,7 @@ import pandas as pd
 from analyses.core import Context, Result
 
 from . import formats as fmt
-from . import activation, metrics, models, prefix_tree, prompts, questionnaire, scoring
-
-# The code a cached prompt score or hidden state depends on: editing metrics, tables or figures keeps
-# them, editing the scoring rescans every prompt.
-SCORING_CODE = (scoring, prefix_tree, models)
-HIDDEN_CODE = (activation, models)
-
-
-class _NotCached(Exception):
-    """Raised by a probe: the prompt has no cache entry yet."""
+from . import activation, metrics, models, prompt_cache, prompts, questionnaire, scoring
 
 
 def chosen_formats(params: Mapping[str, Any]) -> list[fmt.Format]:
@@ -78,16 +69,6 @@ def _cache_params(model_key: str, r: prompts.Rendered) -> dict:
             "response": r.response}
 
 
-def _probe(ctx: Context, key_params: dict) -> np.ndarray | None:
-    def missing():
-        raise _NotCached
-
-    try:
-        return np.asarray(ctx.cached("prompt", key_params, missing, code=SCORING_CODE).arrays["logp"], dtype=float)
-    except _NotCached:
-        return None
-
-
 def score_table(table: pd.DataFrame) -> pd.DataFrame:
     """The scores table from the rendered prompts and their log-scores (column `logp`)."""
     k_max = max(len(r.targets) for r in table.rendered)
@@ -124,7 +105,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     model_key = _model_key(params["model"])
 
     keys = [_cache_params(model_key, r) for r in table.rendered]
-    logp: list[np.ndarray | None] = [_probe(ctx, k) for k in keys]
+    logp: list[np.ndarray | None] = [prompt_cache.load(ctx, "prompt", k) for k in keys]
     pending: dict[str, list[int]] = {}  # the same prompt can appear twice (a Likert size on a non-Likert item)
     for i, value in enumerate(logp):
         if value is None:
@@ -137,8 +118,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         nonlocal done
         for b, value in zip(batch, values):
             first = unique[b]
-            ctx.cached("prompt", keys[first], lambda value=value: Result(arrays={"logp": np.asarray(value)}),
-                       code=SCORING_CODE)
+            prompt_cache.store(ctx, "prompt", keys[first], value)
             for i in pending[keys[first]["prompt"] + "\x00" + "\x01".join(keys[first]["targets"])]:
                 logp[i] = value
                 done += 1
@@ -178,13 +158,24 @@ def _activation_rows(params, ctx: Context, model, tokenizer, table: pd.DataFrame
         raise ValueError("parameter 'activation_steering': needs identifier answers, country personas and the "
                          "no-persona prompts")
 
-    def hidden(r: prompts.Rendered) -> np.ndarray:
-        key = {"model": model_key, "prompt": r.prompt, "special": r.add_special_tokens, "layer": layer}
-        compute = lambda: Result(arrays={"h": activation.last_hidden(model, tokenizer, [(r.prompt, r.add_special_tokens)],
-                                                                     layer, device=device)[0]})
-        return np.asarray(ctx.cached("hidden", key, compute, code=HIDDEN_CODE).arrays["h"])
+    # Hidden states of every prompt the vectors need, each cached; the missing ones in batches.
+    needed = {r.prompt: r for r in [*none.rendered, *ident[ident.country.isin(countries)].rendered]}
+    key = lambda r: {"model": model_key, "prompt": r.prompt, "special": r.add_special_tokens, "layer": layer}
+    states = {text: prompt_cache.load(ctx, "hidden", key(r)) for text, r in needed.items()}
+    todo = [r for text, r in needed.items() if states[text] is None]
+    for start in range(0, len(todo), params["batch_size"]):
+        ctx.report(start / len(todo), f"activation steering: hidden states of {len(todo)} prompts")
+        chunk = todo[start:start + params["batch_size"]]
+        values = activation.last_hidden(model, tokenizer, [(r.prompt, r.add_special_tokens) for r in chunk], layer,
+                                        batch_size=len(chunk), device=device)
+        for r, h in zip(chunk, values):
+            prompt_cache.store(ctx, "hidden", key(r), h)
+            states[r.prompt] = h
 
-    base = {key: hidden(r) for key, r in none.rendered.items()}
+    def hidden(r: prompts.Rendered) -> np.ndarray:
+        return states[r.prompt]
+
+    base = {index: hidden(r) for index, r in none.rendered.items()}
     rows = []
     for n, country in enumerate(countries):
         ctx.report(n / len(countries), f"activation steering: {country}")
@@ -193,8 +184,7 @@ def _activation_rows(params, ctx: Context, model, tokenizer, table: pd.DataFrame
                     axis=0)
         requests = [_request(r) for r in none.rendered]
         with activation.steered(model, layer, v, params["steer_alpha"]):
-            values = scoring.score(model, tokenizer, requests, batch_size=params["batch_size"], device=device,
-                                   share_prefixes=False)
+            values = scoring.score(model, tokenizer, requests, batch_size=params["batch_size"], device=device)
         for (item, f), row, value in zip(none.index, none.itertuples(index=False), values):
             rows.append({**row._asdict(), "item": item, "format": f, "persona": f"activation: {country}",
                          "persona_kind": "activation", "country": country, "template": 0, "logp": value})

@@ -123,23 +123,39 @@ def _tree_ready(model, sequences: list[list[int]]) -> bool:
     return model.base_model is not model and (not window or max(len(s) for s in sequences) <= window)
 
 
+def _root(sequences: list[list[int]], reads: list[Reads], min_root: int) -> int:
+    """How many leading tokens all sequences share, short of any position read; 0 below `min_root`."""
+    limit = min(len(s) - max(offset for offset, _ in wanted) for s, wanted in zip(sequences, reads))
+    n = 0
+    while n < limit and len({s[n] for s in sequences}) == 1:
+        n += 1
+    return n if n >= min_root else 0
+
+
 def _forward_tree(model, sequences: list[list[int]], reads: list[Reads], pad_id: int, device: str,
-                  row_tokens: int) -> list[np.ndarray]:
+                  row_tokens: int, min_root: int = 8) -> list[np.ndarray]:
     """One pass over the batch's prefix tree (`prefix_tree`): each distinct prefix runs once, and the
-    LM head only at the positions read. Rows are left-padded; a padding token attends to itself alone."""
+    LM head only at the positions read.
+
+    The prefix every sequence shares (the persona sentence, say) runs first and its key/value cache
+    is lent to every row, so short rows (attention costs the square of a row's length) need not
+    repeat it. Rows are left-padded; a padding token attends to itself alone.
+    """
     import torch
 
-    packed = prefix_tree.pack(sequences, row_tokens)
+    root = _root(sequences, reads, min_root)
+    packed = prefix_tree.pack([s[root:] for s in sequences], row_tokens)
     width = max(len(t) for t in packed.tokens)
     n_rows = len(packed.tokens)
     input_ids = torch.full((n_rows, width), pad_id, dtype=torch.long)
     positions = torch.zeros((n_rows, width), dtype=torch.long)
-    allowed = torch.eye(width, dtype=torch.bool).repeat(n_rows, 1, 1)
+    allowed = torch.cat([torch.ones((n_rows, width, root), dtype=torch.bool),
+                         torch.eye(width, dtype=torch.bool).repeat(n_rows, 1, 1)], dim=2)
     for r, (tokens, depth) in enumerate(zip(packed.tokens, packed.depth)):
         pad = width - len(tokens)
         input_ids[r, pad:] = torch.tensor(tokens)
-        positions[r, pad:] = torch.tensor(depth)
-        allowed[r, pad:, pad:] = torch.from_numpy(packed.attends(r))
+        positions[r, pad:] = root + torch.tensor(depth)
+        allowed[r, pad:, root + pad:] = torch.from_numpy(packed.attends(r))
     dtype = next(model.parameters()).dtype
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
     # Each sequence's read positions, nearest the end first, gathered in order: row k of the head's
@@ -151,9 +167,16 @@ def _forward_tree(model, sequences: list[list[int]], reads: list[Reads], pad_id:
         rows += [r] * n
         columns += [pad + c for c in path[-n:]]
         ends.append(len(rows))
-    with torch.inference_mode(), _head_only_at(model, torch.tensor(rows), torch.tensor(columns)):
-        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                       position_ids=positions.to(device), use_cache=False).logits[0]
+    with torch.inference_mode():
+        lent = {}
+        if root:
+            cache = model.base_model(input_ids=torch.tensor([sequences[0][:root]], device=device),
+                                     use_cache=True).past_key_values
+            cache.reorder_cache(torch.zeros(n_rows, dtype=torch.long))  # the same root for every row
+            lent = {"past_key_values": cache}
+        with _head_only_at(model, torch.tensor(rows), torch.tensor(columns)):
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                           position_ids=positions.to(device), use_cache=bool(lent), **lent).logits[0]
         return _log_probs(logits, ends, reads)
 
 
@@ -179,7 +202,7 @@ def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 def score(model, tokenizer, requests: Sequence[Request], *, batch_size: int = 32, device: str = "cpu",
           on_batch: Callable[[list[int], list[np.ndarray]], None] | None = None,
-          share_prefixes: bool = True, row_tokens: int = 512) -> list[np.ndarray]:
+          share_prefixes: bool = True, row_tokens: int = 192) -> list[np.ndarray]:
     """One array per request: identifier log-probabilities, or mean log-probability per option text.
 
     `on_batch(indices, values)` is called after every batch (progress, caching, cancellation).
