@@ -3,14 +3,14 @@
 Both score the same identifier-only prompts (four options each): lm-eval with one
 `HFLM.loglikelihood` request per option (context = prompt, continuation = " A" ...; it runs one sequence
 per prompt and reads the options from its full logits), labscope with one pass over the batch's prefix
-tree that sends only each prompt's last position through the LM head. Both are warmed up; the two are
-timed in turn, `--repeats` times, and the best time of each is kept (this machine's speed drifts by
-a third from minute to minute, so only times taken side by side compare). The log-probabilities must
-agree within 1e-4.
+tree that sends only each prompt's last position through the LM head. lm-eval runs at its default
+batch size (1) and at its fastest here (8). All are warmed up, then timed in turn `--repeats` times,
+keeping each one's best time: this machine's speed drifts by a third from minute to minute, so only
+times taken side by side compare. The log-probabilities must agree within 1e-4.
 
     pip install lm-eval        # a benchmark dependency, not a runtime one
     python benchmarks/prompt_scoring_vs_lm_eval.py [--model DIR_OR_ID] [--prompts 24] [--batch-size 24]
-        [--lm-eval-batch-size 8] [--threads 1] [--repeats 3]
+        [--lm-eval-batch-sizes 1,8] [--threads 1] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -58,13 +58,25 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
+def positions_run(model, fn) -> int:
+    """Token positions (padding included) the model runs during fn()."""
+    counted = []
+    handle = model.get_input_embeddings().register_forward_hook(lambda m, a, o: counted.append(a[0].numel()))
+    try:
+        fn()
+    finally:
+        handle.remove()
+    return sum(counted)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="packaged-gemma-3-270m")
     parser.add_argument("--prompts", type=int, default=24)
     parser.add_argument("--batch-size", type=int, default=24, help="labscope's prompts per pass")
-    parser.add_argument("--lm-eval-batch-size", type=int, default=8,
-                        help="lm-eval's batch (8 was its fastest of 4, 8 and 24 here)")
+    parser.add_argument("--lm-eval-batch-sizes", default="1,8",
+                        help="lm-eval's batch sizes to time: 1 is HFLM's default, 8 was its fastest of 1, 4, 8 "
+                             "and 24 here")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -77,39 +89,47 @@ def main() -> None:
 
     model, tokenizer = models.load(args.model, device=args.device)
     rendered = build_prompts(args.prompts)
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=args.lm_eval_batch_size, device=args.device,
-              add_bos_token=True)
+    lms = {int(b): HFLM(pretrained=model, tokenizer=tokenizer, batch_size=int(b), device=args.device,
+                        add_bos_token=True) for b in args.lm_eval_batch_sizes.split(",")}
+    ours_fn = lambda: labscope_scores(model, tokenizer, rendered, args.batch_size, args.device)
+    plain_fn = lambda: labscope_scores(model, tokenizer, rendered, args.batch_size, args.device, share_prefixes=False)
+    runs = {"labscope prefix-tree pass": ours_fn, "labscope, no prefix sharing": plain_fn,
+            **{f"lm-eval, batch {b}": (lambda lm=lm: lm_eval_scores(lm, rendered)) for b, lm in lms.items()}}
 
     labscope_scores(model, tokenizer, rendered[:2], args.batch_size, args.device)  # warm-up
-    lm_eval_scores(lm, rendered[:2])
-    best = {"ours": np.inf, "plain": np.inf, "theirs": np.inf}
-    for _ in range(args.repeats):
-        ours, seconds = timed(lambda: labscope_scores(model, tokenizer, rendered, args.batch_size, args.device))
-        best["ours"] = min(best["ours"], seconds)
-        plain, seconds = timed(lambda: labscope_scores(model, tokenizer, rendered, args.batch_size, args.device,
-                                                       share_prefixes=False))
-        best["plain"] = min(best["plain"], seconds)
-        theirs, seconds = timed(lambda: lm_eval_scores(lm, rendered))
-        best["theirs"] = min(best["theirs"], seconds)
-    ours_s, plain_s, theirs_s = best["ours"], best["plain"], best["theirs"]
+    for lm in lms.values():
+        lm_eval_scores(lm, rendered[:2])
+    best = {name: np.inf for name in runs}
+    values = {}
+    for _ in range(args.repeats):  # in turn, so that a drift of the machine's speed hits all alike
+        for name, fn in runs.items():
+            values[name], seconds = timed(fn)
+            best[name] = min(best[name], seconds)
+    positions = {name: positions_run(model, fn) for name, fn in runs.items()}
 
     # Compared over the options (log-softmax across them, what the analysis reads): lm-eval scores " 1" as
     # log P("▁") + log P("1" | "▁") with Gemma, labscope reads "1" after the shared "▁", so raw values differ
     # by the same log P("▁") for every option of a prompt; letters are single tokens and agree raw as well.
-    def over_options(values):
-        return [v - np.logaddexp.reduce(v) for v in values]
+    def over_options(scores):
+        return [v - np.logaddexp.reduce(v) for v in scores]
 
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(over_options(ours + plain), over_options(theirs * 2)))
+    theirs = next(v for name, v in values.items() if name.startswith("lm-eval"))
+    ours = values["labscope prefix-tree pass"]
+    diff = max(float(np.max(np.abs(a - b))) for name, scores in values.items()
+               for a, b in zip(over_options(scores), over_options(theirs)))
     letters = [k for k, r in enumerate(rendered) if r.targets[0] == " A"]
     raw = max(float(np.max(np.abs(ours[k] - theirs[k]))) for k in letters)
-    print(f"model {args.model} on {args.device}, {len(rendered)} four-option prompts, batch {args.batch_size} "
-          f"(lm-eval {args.lm_eval_batch_size}), {torch.get_num_threads()} thread(s), best of {args.repeats}")
-    print(f"lm-eval  HFLM.loglikelihood: {theirs_s:7.2f} s  {len(rendered) / theirs_s:6.2f} prompts/s")
-    print(f"labscope, no prefix sharing: {plain_s:7.2f} s  {len(rendered) / plain_s:6.2f} prompts/s")
-    print(f"labscope prefix-tree pass:   {ours_s:7.2f} s  {len(rendered) / ours_s:6.2f} prompts/s "
-          f"(shared prompt prefixes run once)")
-    print(f"speed-up {theirs_s / ours_s:.1f}x ({theirs_s / plain_s:.1f}x without prefix sharing); "
-          f"max |Δ log p| over the options = {diff:.2e}, raw for letter prompts = {raw:.2e} "
+    print(f"model {args.model} on {args.device}, {len(rendered)} four-option prompts, labscope batch "
+          f"{args.batch_size}, {torch.get_num_threads()} thread(s), best of {args.repeats} in turn")
+    for name in runs:
+        print(f"{name:28s} {best[name]:7.2f} s  {len(rendered) / best[name]:6.2f} prompts/s  "
+              f"{positions[name]:5d} token positions run")
+    ours_s = best["labscope prefix-tree pass"]
+    for b in lms:
+        theirs_s = best[f"lm-eval, batch {b}"]
+        print(f"speed-up over lm-eval at batch {b}: {theirs_s / ours_s:.1f}x "
+              f"({theirs_s / best['labscope, no prefix sharing']:.1f}x without prefix sharing)")
+    print(f"max |Δ log p| over the options = {diff:.2e}, raw for letter prompts = {raw:.2e} "
           f"({'agree' if max(diff, raw) < 1e-4 else 'DISAGREE'} within 1e-4)")
 
 

@@ -223,6 +223,25 @@ def test_batched_scoring_matches_a_direct_transformers_computation(which, reques
     assert p.sum() == pytest.approx(1.0) and (p > 0).all()
 
 
+def test_prompts_beyond_a_sliding_window_fall_back_to_plain_passes(tiny_gpt2, monkeypatch):
+    """A tree row's own mask would let a sliding-window layer see past its window: such batches run plain."""
+    model, tokenizer = models.load(tiny_gpt2)
+    bank = questionnaire.load(None)
+    requests = [compute_module._request(prompts.render(bank.items[0], f, formats.Persona("none", "none", "")))
+                for f in formats.formats(labels=("letters", "numbers"), orders=("ascending", "reversed"))]
+    trees = []
+    original = scoring._forward_tree
+    monkeypatch.setattr(scoring, "_forward_tree", lambda *a, **k: trees.append(1) or original(*a, **k))
+    shared = scoring.score(model, tokenizer, requests)
+    assert trees  # the tree pass ran
+    trees.clear()
+    monkeypatch.setattr(model.config, "sliding_window", 16, raising=False)
+    windowed = scoring.score(model, tokenizer, requests)
+    assert not trees
+    for a, b in zip(shared, windowed):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
 def test_identifiers_sharing_every_token_are_refused(tiny_gpt2):
     _, tokenizer = models.load(tiny_gpt2)
     with pytest.raises(ValueError, match="share their tokens"):
