@@ -1,14 +1,15 @@
-"""Scoring rendered prompts with a causal LM: one forward pass per sequence, last positions only.
+"""Scoring rendered prompts with a causal LM: one forward pass per prompt, the LM head only where read.
 
 Identifier answers: the next-token log-probabilities of the options' identifier tokens at the
-prompt's last position (the full-vocabulary log-softmax; renormalising over the options happens
-later). Option-text answers: each option's continuation is scored as the mean log-probability of its
-tokens (length-normalised log-likelihood), one sequence per option.
+prompt's last position (over the full vocabulary; renormalising over the options happens later).
+Option-text answers: each option's continuation is scored as the mean log-probability of its tokens
+(length-normalised log-likelihood), one sequence per option.
 
-Sequences are sorted by length and batched with left padding, so the positions that matter line up
-at the right edge and `logits_to_keep` asks the model only for those (Gemma's 262k-token vocabulary
-makes the full logits the dominant cost). Position ids follow the attention mask, so padding does not
-shift absolute position embeddings.
+Prompts are sorted by their tokens and batched. A batch runs as one pass over its prefix tree
+(`prefix_tree`): a persona sentence or a question shared by many prompts runs once, and a forward hook
+hands the LM head only the positions read (Gemma's 262k-token vocabulary makes the head cost more per
+position than the rest of the model). Where the tree does not apply, a batch runs left-padded with
+position ids from the attention mask, so padding shifts no position embedding.
 """
 
 from __future__ import annotations
