@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping, Sequence
@@ -140,11 +140,21 @@ def lazy(target: str) -> Callable:
 
 
 def _modules_digest(modules: Sequence[ModuleType]) -> str:
-    """Digest of the named modules' sources."""
-    h = hashlib.sha256()
+    """Digest of the named modules' sources (asked once per cached part, so each file is read once
+    per version of it)."""
+    files = []
     for module in sorted(modules, key=lambda m: m.__name__):
-        h.update(module.__name__.encode())
-        h.update(Path(module.__file__).read_bytes())
+        stat = Path(module.__file__).stat()
+        files.append((module.__name__, module.__file__, stat.st_mtime_ns, stat.st_size))
+    return _files_digest(tuple(files))
+
+
+@lru_cache(maxsize=64)
+def _files_digest(files: tuple[tuple[str, str, int, int], ...]) -> str:
+    h = hashlib.sha256()
+    for name, path, _, _ in files:
+        h.update(name.encode())
+        h.update(Path(path).read_bytes())
     return h.hexdigest()[:12]
 
 
