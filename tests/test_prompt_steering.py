@@ -184,8 +184,13 @@ def test_prefix_tree_runs_each_shared_prefix_once_and_each_token_sees_only_its_a
         for d, c in enumerate(path):  # a token attends to exactly its sequence's earlier tokens
             assert set(np.flatnonzero(attends[c])) == set(path[:d + 1])
     # A row budget splits the tree; a sequence never straddles rows.
-    small = prefix_tree.pack(sequences, row_tokens=5)
+    small = prefix_tree.pack(sequences, row_tokens=1)
     assert [len(t) for t in small.tokens] == [4, 5, 3, 2]
+    # Long prompts that share more than they add still share a row (the formats of one long question).
+    question = list(range(100, 140))
+    formats_of_it = [question + [1, 2], question + [1, 3], question + [4, 5]]
+    assert [len(t) for t in prefix_tree.pack(formats_of_it, row_tokens=16).tokens] == [45]
+    assert len(prefix_tree.pack(formats_of_it, row_tokens=10).tokens) == 3  # beyond 4 x the budget: split
 
 
 def _count_positions(model):

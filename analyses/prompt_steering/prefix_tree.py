@@ -42,16 +42,20 @@ def _shared(a: list[int], b: list[int]) -> int:
 
 
 def pack(sequences: list[list[int]], row_tokens: int) -> Packed:
-    """Sequences (sorted, so that neighbours share the longest prefixes) packed into rows of at most
-    `row_tokens` new tokens each, unless one sequence alone is longer. Attention inside a row costs the
-    square of its length; rows bound that while sharing what neighbours have in common."""
+    """Sequences (sorted, so that neighbours share the longest prefixes) packed into rows.
+
+    Attention inside a row costs the square of its length, so a row takes at most `row_tokens` tokens,
+    except that a sequence sharing more with the row than it adds still joins it (the formats of one
+    long question), up to 4 × `row_tokens`; a sequence longer than that has a row of its own.
+    """
     tokens: list[list[int]] = []
     depth: list[list[int]] = []
     paths: list[tuple[int, list[int]]] = []
     previous: list[int] = []
     for seq in sequences:
         shared = _shared(previous, seq) if tokens else 0
-        if tokens and len(tokens[-1]) + len(seq) - shared > row_tokens:
+        width = len(tokens[-1]) + len(seq) - shared if tokens else 0
+        if width > row_tokens and (shared < len(seq) - shared or width > 4 * row_tokens):
             shared = 0
         if not tokens or shared == 0:
             tokens.append([])
