@@ -162,10 +162,10 @@ def _activation_rows(params, ctx: Context, model, tokenizer, table: pd.DataFrame
     needed = {r.prompt: r for r in [*none.rendered, *ident[ident.country.isin(countries)].rendered]}
     key = lambda r: {"model": model_key, "prompt": r.prompt, "special": r.add_special_tokens, "layer": layer}
     states = {text: prompt_cache.load(ctx, "hidden", key(r)) for text, r in needed.items()}
-    todo = [r for text, r in needed.items() if states[text] is None]
-    for start in range(0, len(todo), params["batch_size"]):
-        ctx.report(start / len(todo), f"activation steering: hidden states of {len(todo)} prompts")
-        chunk = todo[start:start + params["batch_size"]]
+    unseen = [r for text, r in needed.items() if states[text] is None]
+    for start in range(0, len(unseen), params["batch_size"]):
+        ctx.report(start / len(unseen), f"activation steering: hidden states of {len(unseen)} prompts")
+        chunk = unseen[start:start + params["batch_size"]]
         values = activation.last_hidden(model, tokenizer, [(r.prompt, r.add_special_tokens) for r in chunk], layer,
                                         batch_size=len(chunk), device=device)
         for r, h in zip(chunk, values):
