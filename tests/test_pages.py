@@ -151,3 +151,18 @@ def test_custom_code_needs_the_servers_consent(monkeypatch):
     at.run()
     assert not at.exception and not at.error
     assert len(charts(at)) == 10
+
+
+def test_headline_metrics_read_undefined_values_as_missing():
+    def page():
+        from types import SimpleNamespace
+
+        from dashboard.components import run_status
+
+        result = SimpleNamespace(metrics={"a": float("nan"), "b": None, "c": 0.5})
+        run_status.metrics(SimpleNamespace(result=result), {"a": "A", "b": "B", "c": "C", "d": "D"},
+                           formats={"c": ".2f"})
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception
+    assert [(m.label, m.value) for m in at.metric] == [("A", "—"), ("B", "—"), ("C", "0.50")]  # "d" absent: skipped

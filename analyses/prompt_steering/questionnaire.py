@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -186,10 +186,10 @@ def _dimension_scores(raw, items: list[Item], where: str) -> dict[str, dict[str,
     return out
 
 
-def from_records(records: list[dict], name: str = "questionnaire", dimension_scores=None) -> Questionnaire:
+def from_records(records: list[dict], name: str = "questionnaire") -> Questionnaire:
     items = [_item(raw if isinstance(raw, dict) else {}, f"{name}, item {k + 1}") for k, raw in enumerate(records)]
     _check_ids(items, name)
-    return Questionnaire(name, tuple(items), _dimension_scores(dimension_scores, items, name))
+    return Questionnaire(name, tuple(items))
 
 
 def _from_json(path: Path) -> Questionnaire:
@@ -202,7 +202,7 @@ def _from_json(path: Path) -> Questionnaire:
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise _fail(path.name, "expected an object with a list 'items' (or a list of items)")
     q = from_records(data["items"], str(data.get("name") or path.stem))
-    return Questionnaire(q.name, q.items, _dimension_scores(data.get("dimension_scores"), list(q.items), path.name))
+    return replace(q, dimension_scores=_dimension_scores(data.get("dimension_scores"), list(q.items), path.name))
 
 
 _GOQA_SELECTIONS = re.compile(r"^\s*defaultdict\(\s*<class 'list'>\s*,\s*(\{.*\})\s*\)\s*$", re.S)

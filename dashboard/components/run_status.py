@@ -120,12 +120,13 @@ def metrics(outcome: Outcome, shown: Mapping[str, str], formats: Mapping[str, An
             missing: str = "—") -> None:
     """A row of headline numbers; `shown` maps metric names to labels (metrics a result lacks are skipped).
 
-    A format is a format spec (".3f") or a function of the value; a metric that is None (never reached,
-    say) reads `missing`.
+    A format is a format spec (".3f") or a function of the value; a metric that is None or NaN (never
+    reached, or undefined for this input) reads `missing`.
     """
     formats = formats or {}
     shown = {name: label for name, label in shown.items() if name in outcome.result.metrics}
     columns = st.columns(len(shown))
     for column, (name, label) in zip(columns, shown.items()):
         value, how = outcome.result.metrics[name], formats.get(name, ".3g")
-        column.metric(label, missing if value is None else how(value) if callable(how) else format(value, how))
+        undefined = value is None or (isinstance(value, float) and value != value)
+        column.metric(label, missing if undefined else how(value) if callable(how) else format(value, how))

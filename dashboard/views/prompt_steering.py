@@ -24,8 +24,7 @@ if outcome is not None:
         "model_human_cluster_ari": "country clusters vs humans (ARI)",
     }, formats={"prompts": ".0f", "format_instability_mean": ".3f", "position_bias": ".2f",
                 "country_effect_mean": ".3f", "placebo_effect_mean": ".3f", "steering_snr_median": ".3g",
-                "rank_kendall_tau_mean": ".2f",
-                "model_human_cluster_ari": lambda v: "—" if v != v else f"{v:.2f}"})
+                "rank_kendall_tau_mean": ".2f", "model_human_cluster_ari": ".2f"})
     figures.grid(outcome, [["instability_matrix"], ["format_factors", "position_bias"],
                            ["steering_vs_noise", "placebo_vs_country"], ["steering_snr", "rank_stability"],
                            ["extrapolability", "specification_curve"], ["prompt_vs_activation"]], style)
