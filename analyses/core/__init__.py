@@ -6,11 +6,12 @@ cache hits quickly; heavy libraries load inside the functions that need them.
 
 from .analysis import Analysis, Cancelled, Context, Result, lazy
 from .cache import CacheStore, CorruptEntry
+from .errors import InputError
 from .params import Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, ParamSpec
 from .registry import all_analyses, get
 from .runner import Outcome, run
 
 __all__ = [
-    "Analysis", "Bool", "CacheStore", "CallableRef", "Cancelled", "Choice", "Context", "CorruptEntry", "Float", "InputFile",
+    "Analysis", "Bool", "CacheStore", "CallableRef", "Cancelled", "Choice", "Context", "CorruptEntry", "Float", "InputError", "InputFile",
     "Int", "ModelId", "Outcome", "ParamSpec", "ParameterError", "Result", "all_analyses", "get", "lazy", "run",
 ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import pickle
 
+from analyses.core.errors import InputError
+
 ALLOWED = {
     ("builtins", name) for name in ("dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str",
                                     "bytes", "bytearray", "bool")
@@ -25,7 +27,7 @@ ALLOWED = {
 ALLOWED_MODULE_PREFIXES = ("numpy.dtypes",)
 
 
-class ForbiddenPickle(ValueError):
+class ForbiddenPickle(InputError):
     """The pickle asks for something other than plain data."""
 
 

@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from analyses.core.errors import InputError
+
 MAX_CSV_ROWS = 200_000
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """The input data cannot be used; the message says what is wrong and where."""
 
 
