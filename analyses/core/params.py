@@ -147,6 +147,22 @@ class Bool(Param):
 
 
 @dataclass(frozen=True)
+class Text(Param):
+    """A short line of plain text (a message marker, a label): printable, at most `max_length` characters."""
+
+    max_length: int = 200
+
+    def allowed(self) -> str:
+        return f"printable text of at most {self.max_length} characters"
+
+    def coerce(self, value: Any) -> str:
+        text = "" if value is None else str(value)
+        if len(text) > self.max_length or not text.isprintable():
+            raise self.fail(value, "not a short line of text")
+        return text
+
+
+@dataclass(frozen=True)
 class InputFile(Param):
     """A file the analysis reads: an upload in the page, a path on the CLI.
 

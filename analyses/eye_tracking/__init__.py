@@ -9,20 +9,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses.core import Analysis, Choice, Float, InputFile, Int, ParamSpec, lazy
+from analyses.core import Analysis, Bool, Choice, Float, InputFile, Int, ParamSpec, Text, lazy
 
 MEASURES = ("entropy", "centroid_distance", "hull_area", "bcea", "n_fixations", "mean_duration",
             "mask_share", "mask_dwell_share")
 
 SPEC = ParamSpec((
     InputFile("data_path", label="Recordings",
-              suffixes=(".zip", ".pickle", ".pkl", ".csv", ".tsv", ".txt", ".parquet", ".asc"),
+              suffixes=(".zip", ".pickle", ".pkl", ".csv", ".tsv", ".txt", ".parquet", ".asc", ".json"),
               help="Empty: the simulated demo. The paper's layout as a .zip (gaze_data.pickle + images/ + masks/) "
                    "or a bare gaze_data.pickle; a fixation table (.csv/.tsv/.txt, e.g. an EyeLink Data Viewer "
-                   "fixation report, or .parquet); an EyeLink .asc recording."),
-    Choice("data_format", "auto", choices=("auto", "paper", "fixations", "samples", "asc"), label="Data format",
+                   "fixation report, or .parquet); an EyeLink .asc recording; eyekit's fixation-sequence .json."),
+    Choice("data_format", "auto", choices=("auto", "paper", "fixations", "samples", "asc", "eyekit"),
+           label="Data format",
            help="auto: from the file's suffix. samples: a table of raw gaze samples (time, x, y), "
                 "fixations detected below."),
+    Choice("time_unit", "ms", choices=("ms", "s", "us"), label="Time unit of the table",
+           help="Of a table's time columns (start/onset, end/offset, duration, sample time); results are in ms."),
+    Text("trial_message", "", label="Trial message (ASC)",
+         help="Empty: TRIALID messages mark the trials, else each START … END recording block. Or the text of "
+              "your own message that starts a trial, e.g. start_trial (the word after it names the trial)."),
+    Choice("fixations", "auto", choices=("auto", "tracker", "detect"), label="Fixations (ASC)",
+           help="tracker: the file's own EFIX events (what Data Viewer reports). detect: re-detected from the "
+                "samples below. auto: the tracker's when the file has them."),
+    Choice("eye", "auto", choices=("auto", "left", "right", "average"), label="Eye (ASC)",
+           help="auto: the recorded eye; with both, the left for the tracker's events and both averaged for "
+                "re-detection. average needs detect."),
+    Bool("screen_from_file", True, label="Screen size from the recording",
+         help="Use the ASC file's GAZE_COORDS (else DISPLAY_COORDS) instead of the screen width/height below."),
     Choice("detection", "idt", choices=("idt", "ivt"), label="Fixation detection",
            help="For ASC and raw samples: I-VT (velocity threshold) or I-DT (dispersion threshold), by pymovements."),
     Float("velocity_threshold", 20.0, min=1.0, max=1000.0, step=1.0, unit="°/s", label="I-VT velocity threshold"),

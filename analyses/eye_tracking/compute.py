@@ -84,14 +84,32 @@ def saliency_scores(dataset: Dataset, screen: Screen, sigma_deg: float, real: st
     return pd.DataFrame(rows)
 
 
+def fixation_metrics(fix: pd.DataFrame, recording_trials: pd.DataFrame | None, n_trials: int) -> dict[str, float]:
+    """Counts and durations a researcher checks against the tracker's own report, overall and per condition."""
+    out = {"trials_total": len(recording_trials) if recording_trials is not None else n_trials,
+           "fixations_total": len(fix)}
+    durations = fix["duration"].to_numpy(float)
+    if np.isfinite(durations).any():
+        out["fixation_duration_mean_ms"] = float(np.nanmean(durations))
+        out["fixation_duration_median_ms"] = float(np.nanmedian(durations))
+        if fix["condition"].nunique() > 1:
+            for cond, part in fix.groupby("condition"):
+                d = part["duration"].to_numpy(float)
+                if np.isfinite(d).any():
+                    out[f"fixation_duration_mean_ms_{cond}"] = float(np.nanmean(d))
+                    out[f"fixation_duration_median_ms_{cond}"] = float(np.nanmedian(d))
+                out[f"fixations_total_{cond}"] = len(part)
+    return out
+
+
 def _finite(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(float(v))}
 
 
 def compute(params: Mapping[str, Any], ctx: Context) -> Result:
-    screen = Screen.from_params(params)
     ctx.report(0.02, "loading the recordings")
-    dataset = loaders.load(params, screen)
+    dataset = loaders.load(params, Screen.from_params(params))
+    screen = dataset.screen or Screen.from_params(params)  # an ASC file's own GAZE_COORDS win over the form
     fix = dataset.fixations
     conditions = sorted(fix["condition"].unique())
     real = real_condition(conditions)
@@ -123,6 +141,8 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         "n_conditions": len(conditions), "n_trials": len(trials), "n_fixations": len(fix),
         "px_per_deg": screen.px_per_deg, "simulated": float(dataset.simulated),
         "problems": sum(p["count"] for p in dataset.problems),
+        "screen_width_px": screen.width_px, "screen_height_px": screen.height_px,
+        **fixation_metrics(fix, dataset.extra_tables.get("recording_trials"), len(trials)),
     }
     if real is not None:
         is_real = trials["condition"] == real
@@ -150,11 +170,13 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     notes = pd.DataFrame([{"key": "source", "value": dataset.source},
                           {"key": "simulated", "value": str(dataset.simulated)},
                           {"key": "real_condition", "value": real or ""},
-                          {"key": "mixed_model", "value": mixed_note}])
+                          {"key": "mixed_model", "value": mixed_note},
+                          {"key": "screen", "value": f"{screen.width_px}×{screen.height_px} px"},
+                          *({"key": k, "value": v} for k, v in dataset.notes.items())])
     return Result(
         metrics=_finite(metrics),
         tables={"fixations": fix, "trials": trials, "image_means": means, "tests": tests, "friedman": friedman,
                 "mixed_model": mixed, "saliency_metrics": scores, "stimuli": stimuli_table, "problems": problems,
-                "notes": notes},
+                "notes": notes, **dataset.extra_tables},
         arrays=arrays,
     )

@@ -42,7 +42,8 @@ class View:
         self.stimuli = _text(result.tables["stimuli"]).set_index(["stimulus", "condition"])
         notes = dict(zip(result.tables["notes"]["key"], result.tables["notes"]["value"].astype(str)))
         self.simulated = notes.get("simulated") == "True"
-        self.screen = Screen.from_params(params)
+        file_screen = {k: int(v) for k, v in result.metrics.items() if k in ("screen_width_px", "screen_height_px")}
+        self.screen = Screen.from_params({**params, **file_screen})  # an ASC's GAZE_COORDS, when it set them
         self.conditions = sorted(self.fix["condition"].unique())
         self.real = real_condition(self.conditions)
         images = list(pd.unique(self.fix["stimulus"]))

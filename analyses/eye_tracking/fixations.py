@@ -8,11 +8,17 @@ one (subject, stimulus, condition). Checking happens here, once, so every format
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analyses.core.errors import InputError
+
 COLUMNS = ("subject", "stimulus", "condition", "x", "y", "duration", "order")
+# where the source has them: the recording's trial and eye, onset/offset (ms, the recording's clock) and
+# whether a fixation is the tracker's own event, re-detected, or from a table
+EXTRA = ("trial", "eye", "onset", "offset", "source")
 REAL_NAMES = ("original", "real", "genuine", "pristine")
 
 
@@ -34,6 +40,9 @@ class Dataset:
     source: str
     simulated: bool = False
     problems: list[dict] = field(default_factory=list)  # {"problem", "where", "count"}: reported, never fatal
+    screen: Any = None  # the Screen used, when the file set it (an ASC's GAZE_COORDS)
+    notes: dict[str, str] = field(default_factory=dict)  # decisions to report: trial rule, eye, durations ...
+    extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # e.g. an ASC's trials and saccades
 
     def stimulus(self, name: str, condition: str) -> Stimulus:
         return self.stimuli[(name, condition)]
@@ -53,14 +62,14 @@ def _rows(index: pd.Index, limit: int = 8) -> str:
 
 
 def validate(table: pd.DataFrame, stimuli: dict[tuple[str, str], Stimulus], out_of_bounds: str,
-             problems: list[dict]) -> pd.DataFrame:
+             problems: list[dict], source: str = "table") -> pd.DataFrame:
     """Check a raw fixation table; keep what is valid, record every problem with its rows.
 
     Raises ValueError only when nothing valid is left, naming what went wrong.
     """
     missing = [c for c in ("x", "y") if c not in table.columns]
     if missing:
-        raise ValueError(f"the fixation table has no {' or '.join(missing)} column; columns found: "
+        raise InputError(f"the fixation table has no {' or '.join(missing)} column; columns found: "
                          f"{', '.join(map(str, table.columns))}")
     out = table.copy()
     for name, default in (("subject", "s1"), ("stimulus", "stimulus"), ("condition", "original")):
@@ -72,6 +81,16 @@ def validate(table: pd.DataFrame, stimuli: dict[tuple[str, str], Stimulus], out_
         out["duration"] = np.nan
     if "order" not in out.columns:
         out["order"] = out.groupby(["subject", "stimulus", "condition"], sort=False).cumcount()
+    for name, default in (("trial", None), ("eye", ""), ("onset", np.nan), ("offset", np.nan), ("source", source)):
+        if name not in out.columns:
+            out[name] = out["stimulus"] if name == "trial" else default
+    out["trial"] = out["trial"].astype(str)
+    for name in ("x", "y", "duration", "onset", "offset"):
+        out[name] = pd.to_numeric(out[name], errors="coerce")
+        infinite = out.index[np.isinf(out[name].to_numpy(float))]
+        if len(infinite):
+            raise InputError(f"{name} is {out.loc[infinite[0], name]}: not a {'duration' if name == 'duration' else 'position' if name in 'xy' else 'time'}",
+                             row=infinite[0], column=name)
 
     bad = out.index[out["x"].isna() | out["y"].isna()]
     if len(bad):
@@ -107,7 +126,7 @@ def validate(table: pd.DataFrame, stimuli: dict[tuple[str, str], Stimulus], out_
             out = out.assign(x=np.clip(out["x"], 0, width - 1), y=np.clip(out["y"], 0, height - 1))
     if out.empty:
         why = "; ".join(f"{p['problem']}: {p['where']}" for p in problems) or "the file holds no fixations"
-        raise ValueError(f"no valid fixations left to analyse ({why})")
+        raise InputError(f"no valid fixations left to analyse ({why})")
     out = out.sort_values(["stimulus", "condition", "subject", "order"], kind="stable").reset_index(drop=True)
     out["order"] = out.groupby(["subject", "stimulus", "condition"], sort=False).cumcount()
-    return out[list(COLUMNS)]
+    return out[list(COLUMNS) + list(EXTRA)]

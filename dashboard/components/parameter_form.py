@@ -15,7 +15,7 @@ import streamlit as st
 
 import os
 
-from analyses.core import Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError
+from analyses.core import Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, Text
 from dashboard.backend import result_store
 
 
@@ -111,7 +111,7 @@ def _widget(analysis: Analysis, p) -> Any:
         if upload is not None:
             return str(result_store().save_upload(upload.name, upload.getvalue()))
         return path
-    if isinstance(p, ModelId):
+    if isinstance(p, (ModelId, Text)):
         return st.text_input(**common)
     if isinstance(p, CallableRef):
         allowed = custom_code_allowed()
