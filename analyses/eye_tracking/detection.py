@@ -215,7 +215,10 @@ def from_asc(path: str | Path, screen: Screen, params: Mapping[str, Any]) -> Asc
                          "count": 1})
     if found.empty:
         reasons = "; ".join(f"trial {r['trial']}: {r['status']}" for _, r in trials.head(5).iterrows())
-        raise InputError(f"no fixation in any of its {len(trials)} trials ({recording.trial_rule}; {reasons})",
+        hint = "" if source == "tracker" else (f"; {_rule(params)} with fixations of at least "
+                                               f"{params['min_fixation_ms']} ms found no fixation: try a higher "
+                                               "velocity threshold (noisy data), I-DT, or a shorter minimum")
+        raise InputError(f"no fixation in any of its {len(trials)} trials ({recording.trial_rule}; {reasons}){hint}",
                          file=path.name)
     labels = trials["trial"].astype(str).to_numpy()
     prefix = "" if recording.trial_rule.startswith("START") else "trial "
