@@ -250,8 +250,8 @@ def test_eyekit_fixation_sequences_give_exact_counts_and_durations(tmp_path):
 
 @pytest.mark.parametrize("fixation,match", [
     ({"x": True, "y": 1, "start": 0, "end": 5}, "x is true, not a number"),
-    ({"x": 1, "y": 1, "start": 10, "end": 5}, "ends \\(5\\) before it starts \\(10\\)"),
-    ({"x": 1, "y": 1, "start": 0}, "without end"),
+    ({"x": 1, "y": 1, "start": 10, "end": 5}, "a fixation ends \\(5\\) before it starts \\(10\\)"),
+    ({"x": 1, "y": 1, "start": 0}, "a fixation without end"),
     ({"x": "1", "y": 1, "start": 0, "end": 5}, 'x is "1", not a number'),
 ])
 def test_eyekit_bad_fixations_name_the_trial(tmp_path, fixation, match):

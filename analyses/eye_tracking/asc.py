@@ -25,6 +25,7 @@ from analyses.core.errors import InputError
 
 MAX_LINE_CHARS = 10_000   # an ASC line is short; a longer one is not an ASC line
 MAX_TRIALS = 100_000
+MAX_POSITION = 1e6        # px; EyeLink writes large but finite values for lost tracking, never beyond this
 EYES = {"L": "left", "R": "right", "LEFT": "left", "RIGHT": "right"}
 
 
@@ -127,6 +128,9 @@ def read(path: str | Path, trial_message: str = "") -> Recording:
                                  file=name, row=lineno) from None
             if not math.isfinite(time):
                 raise InputError("sample time is not a finite number", file=name, row=lineno)
+            if not all(abs(v) <= MAX_POSITION for v in (xl, yl, xr, yr) if v == v):
+                raise InputError(f"gaze position beyond ±{MAX_POSITION:g} px: not a position on a screen",
+                                 file=name, row=lineno)
             times.append(time)
             block_ids.append(len(blocks) - 1)
             values.append((xl, yl, xr, yr))
@@ -170,6 +174,9 @@ def read(path: str | Path, trial_message: str = "") -> Recording:
                 onset, offset, duration = float(tokens[2]), float(tokens[3]), float(tokens[4])
                 x, y = _number(tokens[5]), _number(tokens[6])
                 pupil = _number(tokens[7]) if len(tokens) > 7 else math.nan
+                if not all(abs(v) <= MAX_POSITION for v in (x, y) if v == v):
+                    raise InputError(f"EFIX position ({x:g}, {y:g}) beyond ±{MAX_POSITION:g} px: not a position on "
+                                     "a screen", file=name, row=lineno)
                 fixations.append((eye, onset, offset, duration, x, y, pupil, lineno))
             elif kind == "ESACC":
                 eye = EYES.get(tokens[1].upper())
@@ -178,6 +185,8 @@ def read(path: str | Path, trial_message: str = "") -> Recording:
                 numbers = [float(tokens[i]) for i in (2, 3, 4)]
                 rest = [_number(t) for t in tokens[5:11]] + [math.nan] * (6 - len(tokens[5:11]))
                 saccades.append((eye, *numbers, *rest, lineno))
+        except InputError:
+            raise
         except (ValueError, IndexError):
             raise InputError(f"malformed {kind} line: {line[:80]!r}", file=name, row=lineno) from None
 

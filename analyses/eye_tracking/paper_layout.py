@@ -28,10 +28,10 @@ MAX_STIMULUS_PIXELS = 40_000_000  # 40 megapixels: far above any screen; Pillow'
 CHUNK = 1 << 20
 
 
-def fixations_from_data(data) -> tuple[pd.DataFrame, list[dict]]:
+def fixations_from_data(data, name: str = "gaze_data.pickle") -> tuple[pd.DataFrame, list[dict]]:
     """The pickle's nested dicts as a fixation table; malformed entries are reported by key and skipped."""
     if not isinstance(data, dict):
-        raise InputError(f"must hold a dict of images, got {type(data).__name__}", file="gaze_data.pickle")
+        raise InputError(f"must hold a dict of images, got {type(data).__name__}", file=name)
     rows, problems = [], []
     for img_id, edits in data.items():
         if not isinstance(edits, dict):
@@ -50,6 +50,10 @@ def fixations_from_data(data) -> tuple[pd.DataFrame, list[dict]]:
                     continue
                 if any(_has_bool(gaze[k]) for k in ("x_fix", "y_fix")):
                     problems.append({"problem": "x_fix/y_fix hold true/false values, not coordinates (skipped)",
+                                     "where": where, "count": 1})
+                    continue
+                if any(isinstance(gaze[k], np.ndarray) and gaze[k].dtype.kind == "c" for k in ("x_fix", "y_fix")):
+                    problems.append({"problem": "x_fix/y_fix are complex numbers, not coordinates (skipped)",
                                      "where": where, "count": 1})
                     continue
                 try:
@@ -74,7 +78,7 @@ def fixations_from_data(data) -> tuple[pd.DataFrame, list[dict]]:
     if not rows:
         raise InputError("holds no usable fixations"
                          + (f" ({problems[0]['problem']} at {problems[0]['where']})" if problems else ""),
-                         file="gaze_data.pickle")
+                         file=name)
     return pd.concat(rows, ignore_index=True), problems
 
 
@@ -179,7 +183,8 @@ def load_zip(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, di
                                  file=path.name, item=str(member)) from None
             return b"".join(chunks)
 
-        table, problems = fixations_from_data(safe_pickle.loads(read(pickles[0]), f"{path.name}: {pickles[0]}"))
+        table, problems = fixations_from_data(safe_pickle.loads(read(pickles[0]), path.name, str(pickles[0])),
+                                              path.name)
         files = {}
         for member in members:
             try:
@@ -220,7 +225,7 @@ def load_zip(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, di
 
 
 def load_pickle(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, dict, list[dict]]:
-    table, problems = fixations_from_data(safe_pickle.loads(path.read_bytes(), path.name))
+    table, problems = fixations_from_data(safe_pickle.loads(path.read_bytes(), path.name), path.name)
     stimuli = {key: Stimulus(*screen_size) for key in set(zip(table["stimulus"], table["condition"]))}
     problems.append({"problem": "a bare pickle has no pictures: each stimulus is taken to fill the screen",
                      "where": path.name, "count": len(stimuli)})

@@ -190,15 +190,17 @@ def _plain(value, depth: int = 0):
     return value
 
 
-def loads(data: bytes, name: str = "gaze_data.pickle"):
+def loads(data: bytes, name: str = "gaze_data.pickle", item: str | None = None):
+    """The pickle's plain data; `name` (and `item`, a member of an archive) say where, in any error."""
     try:
         return _plain(RestrictedUnpickler(data).load())
     except ForbiddenPickle as exc:
-        raise ForbiddenPickle(exc.problem, file=name) from None
+        raise ForbiddenPickle(exc.problem, file=name, item=item) from None
     except RecursionError:
-        raise InputError("nested too deeply to be read", file=name) from None
+        raise InputError("nested too deeply to be read", file=name, item=item) from None
     except MemoryError:
-        raise InputError("asks for more memory than a dataset needs; it was not loaded", file=name) from None
-    except Exception as exc:  # noqa: BLE001 - truncated or not a pickle at all
-        text = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise InputError(f"not a readable pickle ({text})", file=name) from None
+        raise InputError("asks for more memory than a dataset needs; it was not loaded", file=name,
+                         item=item) from None
+    except Exception:  # noqa: BLE001 - truncated or not a pickle at all
+        raise InputError("not a readable pickle (truncated, damaged, or not a pickle at all)", file=name,
+                         item=item) from None

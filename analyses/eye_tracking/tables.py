@@ -8,6 +8,7 @@ The page's column-mapping step writes a table with the canonical names; the CLI 
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,15 +64,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
             table = pd.read_parquet(path)
         else:
             sep = "," if suffix == ".csv" else "\t"
-            table = pd.read_csv(path, sep=sep, na_values=[".", ""], low_memory=False, encoding="utf-8-sig",
-                                nrows=MAX_ROWS + 1, encoding_errors="strict")
+            with warnings.catch_warnings():  # a row longer than the header would shift into an index silently
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                table = pd.read_csv(path, sep=sep, na_values=[".", ""], low_memory=False, encoding="utf-8-sig",
+                                    nrows=MAX_ROWS + 1, encoding_errors="strict", index_col=False)
     except pd.errors.EmptyDataError:
         raise InputError("the file is empty (no header, no rows)", file=path.name) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start})", file=path.name) from None
-    except Exception as exc:  # noqa: BLE001 - a parser's message in the user's words
-        text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise InputError(f"could not be read as a table: {text}", file=path.name) from None
+    except pd.errors.ParserWarning:
+        raise InputError("a row has more fields than the header has names", file=path.name) from None
+    except Exception as exc:  # noqa: BLE001 - a parser's message in the user's words, never its path
+        raise InputError(_parser_problem(exc, suffix), file=path.name) from None
     if len(table) > MAX_ROWS:
         raise InputError(f"more than {MAX_ROWS:,} rows", file=path.name)
     if table.shape[1] > MAX_COLUMNS:
@@ -88,6 +92,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if not name.isprintable() or "\ufeff" in name:
             raise InputError("a column name with control characters", file=path.name, column=name)
     return table
+
+
+def _parser_problem(exc: Exception, suffix: str) -> str:
+    text = str(exc)
+    if suffix == ".parquet":
+        return "not a readable Parquet file"
+    if "EOF inside string" in text:
+        return "a quote (\") opens a field that never closes"
+    if "Expected" in text and "fields" in text:
+        return "a row has more fields than the header has names"
+    return f"could not be read as a {'CSV' if suffix == '.csv' else 'tab-separated'} table"
 
 
 def _norm(name) -> str:
