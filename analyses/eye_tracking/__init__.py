@@ -37,6 +37,13 @@ SPEC = ParamSpec((
                 "re-detection. average needs detect."),
     Bool("screen_from_file", True, label="Screen size from the recording",
          help="Use the ASC file's GAZE_COORDS (else DISPLAY_COORDS) instead of the screen width/height below."),
+    Choice("aoi_source", "auto", choices=("auto", "file", "masks", "grid", "none"), label="Areas of interest",
+           help="file: the AOI file below. masks: the dataset's edited regions. grid: equal cells. auto: the file "
+                "if given, else the masks where the data have them, else the grid."),
+    InputFile("aoi_file", label="AOI file", suffixes=(".csv", ".tsv", ".txt", ".ias"),
+              help="Rectangles (aoi, left, top, right, bottom) or polygons (aoi, points: 'x y; x y; ...') per "
+                   "stimulus (column stimulus; empty: every stimulus), or an EyeLink Data Viewer .ias file."),
+    Int("aoi_grid", 3, min=1, max=12, label="AOI grid (cells per side)"),
     Choice("detection", "idt", choices=("idt", "ivt"), label="Fixation detection",
            help="For ASC and raw samples: I-VT (velocity threshold) or I-DT (dispersion threshold), by pymovements."),
     Float("velocity_threshold", 20.0, min=1.0, max=1000.0, step=1.0, unit="°/s", label="I-VT velocity threshold"),

@@ -13,7 +13,7 @@ import pandas as pd
 
 from analyses.core import Context, Result
 
-from . import MEASURES, dispersion, loaders, maps, saliency, stats
+from . import MEASURES, aois, dispersion, loaders, maps, saliency, stats
 from .fixations import Dataset, real_condition
 from .geometry import Screen
 
@@ -84,6 +84,58 @@ def saliency_scores(dataset: Dataset, screen: Screen, sigma_deg: float, real: st
     return pd.DataFrame(rows)
 
 
+def aoi_sets(dataset: Dataset, params: Mapping[str, Any]) -> tuple[dict, str]:
+    """The AOIs of every stimulus and where they came from."""
+    source = params.get("aoi_source", "auto")
+    if source == "none":
+        return {}, "none"
+    if source == "file" or (source == "auto" and params.get("aoi_file")):
+        if not params.get("aoi_file"):
+            from analyses.core.errors import InputError
+
+            raise InputError("aoi_source=file needs an AOI file (aoi_file)")
+        return aois.for_stimuli(aois.read_file(params["aoi_file"]), dataset.stimuli), "file"
+    masks = aois.from_masks(dataset.stimuli)
+    if source == "masks" or (source == "auto" and masks):
+        return masks, "masks"
+    return aois.grid(dataset.stimuli, params["aoi_grid"]), f"grid {params['aoi_grid']}×{params['aoi_grid']}"
+
+
+def aoi_analysis(fix: pd.DataFrame, sets: dict, real: str | None, fakes: list[str], bootstrap: int,
+                 seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """Per trial and AOI measures, transitions with their entropy, and real vs manipulated dwell per AOI."""
+    if not sets:
+        return {}, {}
+    labels = aois.label(fix, sets)
+    measures = aois.trial_measures(fix, labels, sets)
+    counts = aois.transition_counts(fix, labels)
+    metrics: dict[str, float] = {}
+    h_t, h_s = aois.transition_entropy(counts)
+    metrics.update(aoi_transition_entropy_bits=h_t, aoi_stationary_entropy_bits=h_s,
+                   aoi_count=len({a.name for v in sets.values() for a in v}),
+                   aoi_outside_share=float((labels == aois.OUTSIDE).mean()))
+    for cond, part in counts.groupby("condition"):
+        if counts["condition"].nunique() > 1:
+            metrics[f"aoi_transition_entropy_bits_{cond}"] = aois.transition_entropy(part)[0]
+    value = "dwell_share" if measures["dwell_share"].notna().any() else "fixation_share"
+    summary = (measures.groupby(["condition", "aoi"])
+               .agg(trials=("subject", "size"), fixation_count_mean=("fixation_count", "mean"),
+                    fixation_share_mean=("fixation_share", "mean"), dwell_time_ms_mean=("dwell_time_ms", "mean"),
+                    dwell_share_mean=("dwell_share", "mean"),
+                    first_fixation_time_ms_mean=("first_fixation_time_ms", "mean"),
+                    revisits_mean=("revisits", "mean")).reset_index())
+    tests = pd.DataFrame()
+    if real is not None and fakes:
+        wide = measures.pivot_table(index=["subject", "stimulus", "condition"], columns="aoi", values=value,
+                                    aggfunc="first").reset_index()
+        names = [c for c in wide.columns if c not in ("subject", "stimulus", "condition")]
+        means = stats.image_means(wide, names)
+        tests = stats.condition_tests(means, names, real, fakes, bootstrap, seed)
+        if not tests.empty:
+            tests = tests.rename(columns={"measure": "aoi"}).assign(measure=value)
+    return {"aoi_measures": measures, "aoi_summary": summary, "aoi_transitions": counts, "aoi_tests": tests}, metrics
+
+
 def fixation_metrics(fix: pd.DataFrame, recording_trials: pd.DataFrame | None, n_trials: int) -> dict[str, float]:
     """Counts and durations a researcher checks against the tracker's own report, overall and per condition."""
     out = {"trials_total": len(recording_trials) if recording_trials is not None else n_trials,
@@ -133,6 +185,10 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         ctx.report(0.6, "fitting mixed models")
         mixed, mixed_note = stats.mixed_models(trials, [m for m in measures if m != "n_fixations"], real)
 
+    ctx.report(0.75, "areas of interest")
+    sets, aoi_source = aoi_sets(dataset, params)
+    aoi_tables, aoi_metrics = aoi_analysis(fix, sets, real, fakes, params["bootstrap"], params["seed"])
+
     ctx.report(0.8, "saliency metrics")
     scores = saliency_scores(dataset, screen, params["entropy_sigma_deg"], real)
 
@@ -143,6 +199,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         "problems": sum(p["count"] for p in dataset.problems),
         "screen_width_px": screen.width_px, "screen_height_px": screen.height_px,
         **fixation_metrics(fix, dataset.extra_tables.get("recording_trials"), len(trials)),
+        **aoi_metrics,
     }
     if real is not None:
         is_real = trials["condition"] == real
@@ -172,11 +229,12 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
                           {"key": "real_condition", "value": real or ""},
                           {"key": "mixed_model", "value": mixed_note},
                           {"key": "screen", "value": f"{screen.width_px}×{screen.height_px} px"},
+                          {"key": "aoi_source", "value": aoi_source},
                           *({"key": k, "value": v} for k, v in dataset.notes.items())])
     return Result(
         metrics=_finite(metrics),
         tables={"fixations": fix, "trials": trials, "image_means": means, "tests": tests, "friedman": friedman,
                 "mixed_model": mixed, "saliency_metrics": scores, "stimuli": stimuli_table, "problems": problems,
-                "notes": notes, **dataset.extra_tables},
+                "notes": notes, **dataset.extra_tables, **aoi_tables},
         arrays=arrays,
     )
