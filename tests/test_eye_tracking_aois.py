@@ -91,3 +91,19 @@ def test_the_edited_region_as_an_aoi_is_compared_between_conditions(store):
     m = result.tables["aoi_measures"]
     edit = m[m["aoi"] == "edited region"].groupby(["stimulus", "condition"])["dwell_share"].mean().unstack()
     assert row["real_mean"] == pytest.approx(edit["original"].mean())
+
+
+def test_the_export_draws_every_stimulus(store, monkeypatch):
+    from analyses.eye_tracking import aoi_figures
+
+    outcome = run("eye_tracking", preset="smoke", store=store, overrides={"bootstrap": 200})
+    pairs = {f"{s} · {c}" for s, c in outcome.result.tables["stimuli"][["stimulus", "condition"]].itertuples(index=False)}
+    assert len(pairs) == 24
+    page = outcome.figures()["heatmaps_all"]
+    assert {a.text for a in page.layout.annotations} == pairs and len(page.data) == 24 and len(page.layout.images) == 24
+    monkeypatch.setattr(aoi_figures, "PANELS_PER_PAGE", 10)  # more stimuli than a page holds: more pages
+    outcome._figures = None
+    figures = outcome.figures()
+    pages = [figures[f"heatmaps_all_{i}"] for i in (1, 2, 3)]
+    assert "heatmaps_all_4" not in figures and sum(len(p.data) for p in pages) == 24
+    assert {a.text for p in pages for a in p.layout.annotations} == pairs

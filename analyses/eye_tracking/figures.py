@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import maps
+from . import aoi_figures, maps
 from .fixations import real_condition
 from .geometry import Screen
 from .stats import FAKE
@@ -297,7 +297,9 @@ def saliency_metrics(view: View) -> go.Figure | None:
 def build_figures(result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
     view = View(result, params)
     built = {"heatmap": heatmap(view), "scanpath": scanpath(view), "real_vs_fake": real_vs_fake(view),
-             "conditions": conditions(view), "effects": effects(view), "saliency_metrics": saliency_metrics(view)}
+             "conditions": conditions(view), "effects": effects(view), "saliency_metrics": saliency_metrics(view),
+             "aoi_dwell": aoi_figures.aoi_dwell(view), "aoi_transitions": aoi_figures.aoi_transitions(view),
+             **aoi_figures.heatmap_pages(view)}  # every stimulus, so the export leaves none out
     return {name: fig for name, fig in built.items() if fig is not None}
 
 

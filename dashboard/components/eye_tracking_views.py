@@ -45,6 +45,24 @@ def banner(outcome: Outcome) -> None:
         st.warning(f"**Problems in the data** (what was valid was analysed):\n{text}{more}")
 
 
+def recording_notes(outcome: Outcome) -> None:
+    """What was decided for a recording: trials by which rule, the screen, the eye, where fixations came from."""
+    notes = dict(zip(outcome.result.tables["notes"]["key"], outcome.result.tables["notes"]["value"].astype(str)))
+    parts = []
+    if "trial_rule" in notes:
+        parts.append(f"{int(outcome.result.metrics.get('trials_total', 0))} trials by {notes['trial_rule']}")
+    if "screen_source" in notes:
+        parts.append(f"screen {notes.get('screen', '')} from {notes['screen_source']}")
+    if "eye" in notes:
+        parts.append(f"{notes['eye']} eye")
+    if "fixation_source" in notes:
+        parts.append(f"fixations: {notes['fixation_source']}")
+    if "duration_convention" in notes:
+        parts.append(f"durations: {notes['duration_convention']}")
+    if parts:
+        st.caption(" · ".join(parts))
+
+
 def view_picker(outcome: Outcome) -> dict:
     fix = outcome.result.tables["fixations"].astype({"subject": str, "stimulus": str, "condition": str})
     images = list(dict.fromkeys(fix["stimulus"]))
@@ -96,6 +114,20 @@ def tables(outcome: Outcome) -> None:
             st.caption(f"No mixed model: {notes['mixed_model']}.")
     with st.expander(f"Saliency metrics per image{label}", expanded=False):
         st.dataframe(result.tables["saliency_metrics"], hide_index=True)
+    if "aoi_measures" in result.tables:
+        with st.expander(f"Areas of interest{label}", expanded=False):
+            st.caption("Per trial and AOI: fixation count and share, dwell time (sum of durations) and share, time to "
+                       "first fixation (from the trial's first onset), the first fixation's place, visits and "
+                       "revisits. Transitions: consecutive fixations; H_t the transition entropy (Krejtz et al.).")
+            st.dataframe(result.tables["aoi_summary"], hide_index=True)
+            st.dataframe(result.tables["aoi_measures"], hide_index=True)
+            if len(result.tables.get("aoi_tests", [])):
+                st.caption("Real vs manipulated share per AOI: Wilcoxon over images, as for the dispersion measures.")
+                st.dataframe(result.tables["aoi_tests"], hide_index=True)
+    if "recording_trials" in result.tables:
+        with st.expander("Recording: trials and saccades", expanded=False):
+            st.dataframe(result.tables["recording_trials"], hide_index=True)
+            st.dataframe(result.tables["saccades"], hide_index=True)
 
 
 def _use_mapping(source: str, mapping: dict) -> None:
