@@ -17,8 +17,8 @@ def test_demo_then_an_uploaded_table_with_a_column_mapping(server, browser, tmp_
     page.set_default_timeout(90_000)
     page.goto(f"{server}/eye_tracking?preset=smoke")  # a link runs at once
     page.get_by_text("Simulated data.").wait_for()
-    page.locator(".js-plotly-plot").nth(5).wait_for()
-    assert page.locator(".js-plotly-plot").count() == 6
+    page.locator(".js-plotly-plot").nth(7).wait_for()
+    assert page.locator(".js-plotly-plot").count() == 8  # six figures and the two AOI charts
     assert page.get_by_text("SIMULATED DATA ·").count() >= 1  # in the figure titles
     page.screenshot(path=str(SCREENSHOTS / "eye_tracking.png"), full_page=True)
 

@@ -216,3 +216,17 @@ def test_the_real_raccoons_recording_by_the_trackers_event():
     assert dataset.notes["trial_rule"] == "TRIALID messages" and dataset.notes["screen_source"] == "GAZE_COORDS"
     assert len(dataset.extra_tables["saccades"]) == 1
     assert dataset.extra_tables["saccades"]["amplitude_deg"].item() == 17.38
+
+
+def test_a_sample_table_at_120_hz_with_jitter_and_a_gap(tmp_path):
+    """pymovements needs exactly constant steps: a jittered trial is put on its grid, a gap splits it."""
+    rng = np.random.default_rng(0)
+    t = np.arange(0, 1200, 1000 / 120)
+    t = np.delete(t, np.arange(60, 70)) + rng.uniform(-0.5, 0.5, t.size - 10)  # 10 samples lost at 500-575 ms
+    x = np.where(t < 400, 400.0, np.where(t < 900, 900.0, 300.0)) + rng.normal(0, 0.3, t.size)
+    path = tmp_path / "samples.csv"
+    pd.DataFrame({"time": t, "x": x, "y": 300.0}).to_csv(path, index=False)
+    fix = load(path).fixations.sort_values("onset")
+    assert np.allclose(fix["x"], [400, 900, 300], atol=20)  # I-DT takes in one boundary sample
+    assert fix["onset"].iloc[1] > 575  # the second fixation resumes after the gap
+    assert fix["duration"].iloc[2] == pytest.approx(1200 - 900, abs=25)

@@ -10,6 +10,7 @@ rate starts a new one, because pymovements' detectors need a constant interval. 
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,48 @@ def _detect(gaze, params: Mapping[str, Any], what: str, required: bool = True) -
     return events.assign(x=location[:, 0], y=location[:, 1])
 
 
+def detect_segments(frame: pd.DataFrame, screen: Screen, params: Mapping[str, Any], name: str) -> pd.DataFrame:
+    """Fixations in every segment (rows: time ms, x, y, segment, rate Hz), each segment on its own grid.
+
+    pymovements' detectors need exactly constant steps and a minimum duration that is a whole number of
+    them; so a segment's times are put on its grid (t0 + k·interval, k rounded: within a segment steps
+    differ from the interval by under 25 %), detection runs on the sample index k, and onsets and
+    offsets go back to ms. Returns segment, onset, offset, duration (offset − onset), x, y.
+    """
+    import pymovements as pm
+
+    found = []
+    for rate, part in frame.groupby("rate"):
+        interval = 1000.0 / rate
+        t0 = part.groupby("segment")["time"].transform("min")
+        step = np.round((part["time"] - t0) / interval).astype(np.int64)
+        part = part.assign(step=step, t0=t0).drop_duplicates(["segment", "step"])
+        part = part[part.groupby("segment")["step"].transform("size") >= 3]
+        if part.empty:
+            continue
+        minimum = max(2, math.ceil(params["min_fixation_ms"] / interval))
+        gaze = pm.gaze.from_pandas(part[["step", "x", "y", "segment"]].rename(columns={"step": "time"})
+                                   .reset_index(drop=True), _experiment(screen, rate), time_column="time",
+                                   time_unit="ms", pixel_columns=["x", "y"], trial_columns=["segment"])
+        try:
+            events = _detect(gaze, {**params, "min_fixation_ms": minimum}, name, required=False)
+        except ValueError as exc:  # pymovements' own checks on a segment
+            raise InputError(f"fixation detection could not run at {rate:g} Hz ({str(exc)[:80]})", file=name) \
+                from None
+        if events.empty:
+            continue
+        starts = part.groupby("segment")["t0"].first()
+        base = events["segment"].map(starts).to_numpy(float)
+        found.append(pd.DataFrame({"segment": events["segment"].to_numpy(),
+                                   "onset": base + events["onset"].to_numpy(float) * interval,
+                                   "offset": base + events["offset"].to_numpy(float) * interval,
+                                   "duration": (events["offset"] - events["onset"]).to_numpy(float) * interval,
+                                   "x": events["x"].to_numpy(float), "y": events["y"].to_numpy(float)}))
+    if not found:
+        return pd.DataFrame(columns=["segment", "onset", "offset", "duration", "x", "y"])
+    return pd.concat(found, ignore_index=True)
+
+
 @dataclass
 class AscFixations:
     """What an EyeLink recording gives the analysis, with what was decided and why."""
@@ -106,8 +149,6 @@ def _segments(samples: pd.DataFrame, rates: np.ndarray) -> np.ndarray:
 def _detected(recording: asc.Recording, screen: Screen, params: Mapping[str, Any], eye: str,
               problems: list[dict], status: dict[int, str]) -> pd.DataFrame:
     """Re-detect fixations per trial and segment; a trial that cannot be processed is named, not fatal."""
-    import pymovements as pm
-
     samples = recording.samples
     if eye == "average":
         x = samples[["x_left", "x_right"]].mean(axis=1)  # skipna: one eye where the other is lost
@@ -140,18 +181,7 @@ def _detected(recording: asc.Recording, screen: Screen, params: Mapping[str, Any
                                   rate=rates[trial["block"].to_numpy()]))
     if not parts:
         return pd.DataFrame(columns=["trial_index", "onset", "offset", "duration", "x", "y"])
-    frame = pd.concat(parts)
-    found = []
-    for rate, part in frame.groupby("rate"):
-        sizes = part.groupby("segment")["time"].transform("size")
-        part = part[sizes >= 3]
-        if part.empty:
-            continue
-        gaze = pm.gaze.from_pandas(part[["time", "x", "y", "segment"]].reset_index(drop=True), _experiment(screen, rate),
-                                   time_column="time", time_unit="ms", pixel_columns=["x", "y"],
-                                   trial_columns=["segment"])
-        found.append(_detect(gaze, params, recording.name, required=False))
-    events = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=["segment"])
+    events = detect_segments(pd.concat(parts), screen, params, recording.name)
     if events.empty:
         return pd.DataFrame(columns=["trial_index", "onset", "offset", "duration", "x", "y"])
     events["trial_index"] = events["segment"].str.split(":").str[0].astype(int)
@@ -239,22 +269,33 @@ def from_asc(path: str | Path, screen: Screen, params: Mapping[str, Any]) -> Asc
 
 
 def from_samples(table: pd.DataFrame, screen: Screen, params: Mapping[str, Any], name: str) -> pd.DataFrame:
-    """Raw samples with time (ms) and x, y (px), optionally subject/stimulus/condition per row."""
-    import pymovements as pm
+    """Raw samples with time (ms) and x, y (px), optionally subject/stimulus/condition per row.
 
+    Each trial's interval is its median step; a step more than 25 % off it starts a new segment.
+    """
     keys = [c for c in ("subject", "stimulus", "condition") if c in table.columns]
     frame = table[["time", "x", "y", *keys]].copy()
     for k in keys:
         frame[k] = frame[k].astype(str)
     frame["trial_key"] = frame[keys].agg("\x1f".join, axis=1) if keys else "1"
-    steps = frame.groupby("trial_key")["time"].diff().dropna()
-    if steps.empty or (steps <= 0).any():
+    steps = frame.groupby("trial_key", sort=False)["time"].diff()
+    if steps.dropna().empty or (steps <= 0).any():
         raise InputError("sample times must increase within each trial", file=name, column="time")
-    rate = 1000.0 / float(steps.median())
-    gaze = pm.gaze.from_pandas(frame[["time", "x", "y", "trial_key"]], _experiment(screen, rate), time_column="time",
-                               time_unit="ms", pixel_columns=["x", "y"], trial_columns=["trial_key"])
-    events = _detect(gaze, params, name)
-    parts = events["trial_key"].str.split("\x1f", expand=True) if keys else pd.DataFrame(index=events.index)
+    interval = steps.groupby(frame["trial_key"], sort=False).transform("median")
+    if not np.isfinite(interval).all() or (interval <= 0).any():
+        raise InputError("each trial needs at least two samples to tell the sampling rate", file=name,
+                         column="time")
+    new = steps.isna() | ((steps - interval).abs() > GAP_TOLERANCE * interval)
+    segment = new.astype(int).groupby(frame["trial_key"], sort=False).cumsum()
+    frame["segment"] = frame["trial_key"] + "\x1e" + segment.astype(str)
+    frame["rate"] = np.round(1000.0 / interval, 6)
+    events = detect_segments(frame, screen, params, name)
+    if events.empty:
+        raise InputError(f"{_rule(params)} with fixations of at least {params['min_fixation_ms']} ms found no "
+                         "fixation; try a higher velocity threshold (noisy data), I-DT, or a shorter minimum",
+                         file=name)
+    trial_key = events["segment"].str.split("\x1e").str[0]
+    parts = trial_key.str.split("\x1f", expand=True) if keys else pd.DataFrame(index=events.index)
     out = pd.DataFrame({k: parts[i] for i, k in enumerate(keys)}, index=events.index)
-    return out.assign(x=events["x"], y=events["y"], duration=events["duration"].astype(float),
-                      onset=events["onset"].astype(float), offset=events["offset"].astype(float), source="detected")
+    return out.assign(x=events["x"], y=events["y"], duration=events["duration"], onset=events["onset"],
+                      offset=events["offset"], source="detected")
