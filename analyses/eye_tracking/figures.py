@@ -298,8 +298,9 @@ def build_figures(result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
     view = View(result, params)
     built = {"heatmap": heatmap(view), "scanpath": scanpath(view), "real_vs_fake": real_vs_fake(view),
              "conditions": conditions(view), "effects": effects(view), "saliency_metrics": saliency_metrics(view),
-             "aoi_dwell": aoi_figures.aoi_dwell(view), "aoi_transitions": aoi_figures.aoi_transitions(view),
-             **aoi_figures.heatmap_pages(view)}  # every stimulus, so the export leaves none out
+             "aoi_dwell": aoi_figures.aoi_dwell(view), "aoi_transitions": aoi_figures.aoi_transitions(view)}
+    if "view_image" not in params:  # an export (not the page's view): every stimulus, so none is left out
+        built.update(aoi_figures.heatmap_pages(view))
     return {name: fig for name, fig in built.items() if fig is not None}
 
 
