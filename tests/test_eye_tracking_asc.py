@@ -230,3 +230,14 @@ def test_a_sample_table_at_120_hz_with_jitter_and_a_gap(tmp_path):
     assert np.allclose(fix["x"], [400, 900, 300], atol=20)  # I-DT takes in one boundary sample
     assert fix["onset"].iloc[1] > 575  # the second fixation resumes after the gap
     assert fix["duration"].iloc[2] == pytest.approx(1200 - 900, abs=25)
+
+
+def test_blank_and_whitespace_lines_are_skipped(tmp_path):
+    """Found by the property test: a line of spaces between samples once escaped as an IndexError."""
+    path = tmp_path / "rec.asc"
+    write(path, TRIALS[:1])
+    lines = path.read_text().splitlines()
+    lines.insert(20, "   ")
+    lines.insert(10, "\t")
+    path.write_text("\n".join(lines) + "\n")
+    assert len(load(path).fixations) == 3

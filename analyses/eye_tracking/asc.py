@@ -104,7 +104,7 @@ def read(path: str | Path, trial_message: str = "") -> Recording:
     saccades: list[tuple] = []
     header = False
     for lineno, line in enumerate(_read_lines(path), start=1):
-        if not line:
+        if not line or line.isspace():
             continue
         if len(line) > MAX_LINE_CHARS:
             raise InputError(f"a line of {len(line):,} characters: not an EyeLink ASC file", file=name, row=lineno)
