@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from analyses.prompt_steering import tiny
 
 PAGE = str(Path(__file__).parents[1] / "dashboard" / "views" / "prompt_steering.py")
-SMALL = {"preset": "smoke", "n_items": "3", "n_countries": "3", "n_placebos": "1", "n_permutations": "50"}
+SMALL = {"preset": "smoke", "n_items": "3", "countries": "United States,China,India", "n_placebos": "1", "n_permutations": "50"}
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def _model_key(model_id: str) -> str:
 
 def plan(params: Mapping[str, Any], q: questionnaire.Questionnaire, tokenizer, chat: bool) -> pd.DataFrame:
     """One row per prompt to score, with what the scores table needs besides the scores."""
-    countries = q.persona_countries[: params["n_countries"]] or list(fmt.COUNTRIES[: params["n_countries"]])
+    countries = fmt.parse_countries(params["countries"], q.persona_countries)
     people = fmt.personas(countries, params["n_templates"], params["n_placebos"])
     rows = []
     for item in q.items:
@@ -135,7 +135,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
                           ignore_index=True)
     scores = score_table(table)
     ctx.report(1.0, "metrics and permutation tests")
-    summary, tables = metrics.summary(scores, q, params["n_permutations"], params["seed"])
+    summary, tables = metrics.summary(scores, q, params["n_permutations"], params["seed"], params["cluster_method"])
     if params["activation_steering"]:
         steering = tables["steering"]
         summary["activation_effect_mean"] = float(steering[steering.persona_kind == "activation"].effect.abs().mean())

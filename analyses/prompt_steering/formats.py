@@ -21,6 +21,26 @@ LIKERT_SCALES = {
 
 COUNTRIES = ("United States", "China", "India", "Nigeria", "Brazil", "Germany", "Japan", "Egypt", "Mexico",
              "Indonesia")
+DEFAULT_COUNTRIES = COUNTRIES[:4]  # personas when neither the user nor the questionnaire names countries
+MAX_COUNTRY_NAME = 100
+
+
+def parse_countries(text: str, questionnaire_countries) -> list[str]:
+    """The persona countries a run asks for: the comma-separated names as given (duplicates once), 'none'
+    for no country persona, or, when empty, the questionnaire's countries with human data, else
+    DEFAULT_COUNTRIES."""
+    text = (text or "").strip()
+    if text.lower() == "none":
+        return []
+    if not text:
+        return list(questionnaire_countries) or list(DEFAULT_COUNTRIES)
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    for name in names:
+        if len(name) > MAX_COUNTRY_NAME:
+            raise ValueError(f"parameter 'countries': {name[:40]!r}... is longer than {MAX_COUNTRY_NAME} characters")
+    return names
+
+
 COUNTRY_TEMPLATES = (
     "Imagine you are a person from {country}. Answer the following question as that person would.",
     "You are an average citizen of {country} taking part in a survey about your views.",
