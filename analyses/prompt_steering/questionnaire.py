@@ -271,7 +271,8 @@ def human_answer(value: Any, options: tuple[str, ...] | None, country: str, *, f
         values = np.asarray([_number(v, what, **where) for v in value], dtype=float)
         if len(values) != len(options):
             raise InputError(f"{what}: {len(values)} probabilities for {len(options)} options", **where)
-        total = float(values.sum()) if np.all(values >= 0) else -1.0
+        with np.errstate(over="ignore"):
+            total = float(values.sum()) if np.all(values >= 0) else -1.0
         if np.any(values < 0) or not np.isfinite(total) or total <= 0:
             raise InputError(f"{what}: probabilities must be finite, non-negative, not all zero, and sum to a "
                              "finite number", **where)
