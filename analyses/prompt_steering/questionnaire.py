@@ -236,15 +236,15 @@ def _options(raw: Any, *, file: str, item: Any, column: str | None = None) -> tu
     return options
 
 
-def country_name(raw: Any, *, file: str, item: Any = None, column: str | None = None) -> str:
+def country_name(raw: Any, *, file: str, item: Any = None, column: str | None = None, row: int | None = None) -> str:
+    where = dict(file=file, item=item, column=column, row=row)
     if isinstance(raw, bool) or not isinstance(raw, (str, int)):
-        raise InputError(f"a country name must be text, got {type(raw).__name__}", file=file, item=item,
-                         column=column)
+        raise InputError(f"a country name must be text, got {type(raw).__name__}", **where)
     text = str(raw)
     if "\x00" in text or blank(text):
-        raise InputError("empty country name", file=file, item=item, column=column)
+        raise InputError("empty country name", **where)
     if len(text.strip()) > 200:
-        raise InputError("a country name longer than 200 characters", file=file, item=item, column=column)
+        raise InputError("a country name longer than 200 characters", **where)
     return text.strip().strip("\ufeff\u200b").strip()
 
 
@@ -414,8 +414,9 @@ def _from_json(path: Path) -> Questionnaire:
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", file=path.name) \
             from None
-    except (ValueError, RecursionError) as exc:  # e.g. an integer with too many digits
-        raise InputError(f"not valid JSON ({type(exc).__name__})", file=path.name) from None
+    except (ValueError, RecursionError):  # e.g. an integer with more digits than Python converts
+        raise InputError("not valid JSON (a number with too many digits, or nesting too deep)", file=path.name) \
+            from None
     if isinstance(data, list):
         data = {"items": data}
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
@@ -430,37 +431,33 @@ def _from_json(path: Path) -> Questionnaire:
 
 
 def read_csv_frame(path: Path):
-    """The CSV as a frame of texts; refused with a duplicated or blank column name, ragged rows or too many rows."""
+    """The CSV as a frame of texts (Python's csv module: every row must have the header's fields, so a
+    ragged row is refused rather than shifted); refused with a duplicated or blank column name, or too
+    many rows."""
     import csv
 
     import pandas as pd
 
     text = read_text(path)
     try:
-        header = next(csv.reader(io.StringIO(text)))
-    except (csv.Error, StopIteration) as exc:
-        raise InputError(f"not a readable CSV header ({exc})", file=path.name) from None
-    names = [h.strip() for h in header]
+        rows = [r for r in csv.reader(io.StringIO(text)) if r]
+    except csv.Error as exc:
+        raise InputError(f"not a readable CSV file ({str(exc)[:80]})", file=path.name) from None
+    names = [h.strip() for h in rows[0]]
     for k, h in enumerate(names):
         if not h or blank(h):
             raise InputError(f"column {k + 1} has no name", file=path.name)
     duplicated = sorted({h for h in names if names.count(h) > 1})
     if duplicated:
         raise InputError(f"column {duplicated[0]!r} appears {names.count(duplicated[0])} times", file=path.name)
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=False)
-    except pd.errors.ParserError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        where = f" (line {line.group(1)})" if line else ""
-        raise InputError(f"rows do not all have the header's {len(names)} columns{where}", file=path.name) from None
-    except (pd.errors.EmptyDataError, csv.Error, UnicodeError) as exc:
-        raise InputError(f"not a readable CSV file ({type(exc).__name__})", file=path.name) from None
-    frame.columns = names
-    if frame.empty:
+    if len(rows) == 1:
         raise InputError("no rows below the header", file=path.name)
-    if len(frame) > MAX_ROWS:
-        raise InputError(f"{len(frame)} rows; at most {MAX_ROWS} are read", file=path.name)
-    return frame
+    if len(rows) - 1 > MAX_ROWS:
+        raise InputError(f"{len(rows) - 1} rows; at most {MAX_ROWS} are read", file=path.name)
+    for k, r in enumerate(rows[1:]):
+        if len(r) != len(names):
+            raise InputError(f"{len(r)} fields where the header has {len(names)}", file=path.name, row=k + 2)
+    return pd.DataFrame(rows[1:], columns=names, dtype=str)
 
 
 def _from_csv(path: Path) -> Questionnaire:

@@ -129,7 +129,7 @@ def _means(cell: str, *, file: str, row: int, question: str) -> dict[str, float]
                          column="mean_weights")
     out = {}
     for country, value in weights.items():
-        name = country_name(country, file=file, item=question, column="mean_weights")
+        name = country_name(country, file=file, item=question, column="mean_weights", row=row)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue  # the country gave no usable answer to this question
         if name in out:
@@ -137,7 +137,7 @@ def _means(cell: str, *, file: str, row: int, question: str) -> dict[str, float]
         if isinstance(value, (list, tuple, dict, str)):
             raise InputError(f"country {name!r}: expected one mean answer on the 0-1 scale, got "
                              f"{type(value).__name__}", file=file, row=row, column="mean_weights")
-        _, out[name] = human_answer(value, None, name, file=file, item=question, column="mean_weights")
+        _, out[name] = human_answer(value, None, name, file=file, item=question, column="mean_weights", row=row)
     return out
 
 
