@@ -210,6 +210,11 @@ def test_a_json_questionnaire_with_dimension_scores_reports_the_paper_medians(tm
     notes = dict(zip(tables["notes"].topic, tables["notes"].note))
     assert "3 countries" in notes["model extrapolability"]
     assert set(tables["extrapolability_subsets"].side) == {"human"}
+    from analyses.core import Result
+    from analyses.prompt_steering.figures import build_figures
+
+    figures = build_figures(Result(metrics=m, tables={"scores": answers, **tables}), {})
+    assert "extrapolability_subsets" in figures and "extrapolability" not in figures  # nothing to correlate
 
 
 # -- bad input: one message naming the file, the item or row, the column ------------------------------
@@ -281,3 +286,43 @@ def test_malformed_released_tables_name_the_row_and_column(tmp_path, change, mes
     with pytest.raises(InputError) as error:
         questionnaire.load(_released_with(tmp_path, change))
     assert message in str(error.value) and str(error.value).startswith("released.csv, ")
+
+
+# -- end to end: the released table with chosen countries, through the real pipeline ------------------
+
+@pytest.fixture(scope="module")
+def tiny_gpt2(tmp_path_factory):
+    import torch
+
+    from analyses.prompt_steering import tiny
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield str(tiny.build(tmp_path_factory.mktemp("tiny_gpt2_survey"), "gpt2", chat=False))
+    torch.set_num_threads(threads)
+
+
+def test_the_released_table_runs_with_chosen_countries_and_the_form_knows_the_cost(tiny_gpt2, tmp_path, store):
+    from analyses.core import run
+    from analyses.prompt_steering import ANALYSIS, cost
+
+    path = write_released(tmp_path / "global_opinion_data.csv", released_rows())
+    overrides = {"model": tiny_gpt2, "questionnaire": str(path), "countries": "Brazil,France", "n_items": 2,
+                 "response_text": True, "n_permutations": 50, "batch_size": 16}
+    params = ANALYSIS.params("smoke") | ANALYSIS.spec.validate({**ANALYSIS.presets["smoke"], **overrides})
+    estimate = cost.estimate(params)
+    out = run(ANALYSIS, "smoke", overrides=overrides, store=store)
+    scores = out.result.tables["scores"]
+    assert set(scores.country) == {"", "Brazil", "France"}
+    assert estimate.prompts == len(scores) and estimate.countries == 2 and estimate.seconds is None
+    distinct_text = scores[scores.response == "text"].drop_duplicates("prompt")
+    assert estimate.sequences == scores[scores.response == "identifier"].prompt.nunique() + distinct_text.n_options.sum()
+    # The table's own prompts were asked: its instruction and labelled options, as written.
+    assert scores.prompt.str.contains(INSTRUCTIONS["identifier_only"], regex=False).any()
+    assert scores.prompt.str.contains("\nA. Very important\nB. Rather important", regex=False).any()
+    m = out.result.metrics
+    assert np.isfinite(m["alignment_unsteered_scale"]) and np.isnan(m["alignment_unsteered"])
+    notes = out.result.tables["notes"]
+    assert "64 of 64 prompts use the questionnaire's own wording" in " ".join(notes.note)
+    assert "model extrapolability" in set(notes.topic)  # one dimension: nothing to extrapolate, said so
+    assert out.result.provenance["countries"] == ["Brazil", "France"]

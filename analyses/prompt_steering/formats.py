@@ -79,6 +79,15 @@ def formats(labels=("letters", "numbers"), orders=("ascending", "reversed"), res
     return [Format(l, o, r, s) for s in likert for r in responses for o in orders for l in labels]
 
 
+def from_params(params) -> list[Format]:
+    """The formats a run's toggles choose."""
+    labels = [l for l in ("letters", "numbers") if params[f"labels_{l}"]]
+    orders = [o for o in ("ascending", "reversed") if params[f"order_{o}"]]
+    responses = [r for r in ("identifier", "text") if params[f"response_{r}"]]
+    likert = [k for k in (4, 5, 6) if params[f"likert_{k}"]]
+    return formats(labels, orders, responses, likert, params["permutations"])
+
+
 def personas(countries, n_templates: int, n_placebos: int) -> list[Persona]:
     found = [Persona("none", "none", "")]
     for country in countries:
