@@ -32,9 +32,9 @@ def parse_countries(text: str, questionnaire_countries) -> list[str]:
     text = (text or "").strip()
     if text.lower() == "none":
         return []
-    if not text:
-        return list(questionnaire_countries) or list(DEFAULT_COUNTRIES)
     names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        return list(questionnaire_countries) or list(DEFAULT_COUNTRIES)
     for name in names:
         if len(name) > MAX_COUNTRY_NAME:
             raise ValueError(f"parameter 'countries': {name[:40]!r}... is longer than {MAX_COUNTRY_NAME} characters")
