@@ -253,6 +253,8 @@ BASE = {"id": "q1", "dimension": "d", "question": "Q?", "options": ["a", "b", "c
     ("dist_string.csv", "id,dimension,question,options,human:Chile\nq1,d,Q?,a|b,\"[0.5, 0.5]\"\n",
      "country 'Chile': '[0.5, 0.5]' looks like a Python or JSON list written as text"),
     ("bool.json", _json([{**BASE, "human": {"Chile": [True, 0, 0]}}]), "country 'Chile': 'True' is not a number"),
+    ("twice.json", '{"items": [{"id": "q1", "dimension": "d", "question": "Q?", "options": ["a", "b"], '
+                   '"human": {"Chile": [1, 0], "Chile": [0, 1]}}]}', "twice.json: the key 'Chile' appears twice"),
 ])
 def test_malformed_questionnaires_get_one_message_naming_where(tmp_path, name, text, message):
     path = tmp_path / name
@@ -326,3 +328,15 @@ def test_the_released_table_runs_with_chosen_countries_and_the_form_knows_the_co
     assert "64 of 64 prompts use the questionnaire's own wording" in " ".join(notes.note)
     assert "model extrapolability" in set(notes.topic)  # one dimension: nothing to extrapolate, said so
     assert out.result.provenance["countries"] == ["Brazil", "France"]
+
+
+def test_the_countries_parameter_refuses_control_characters_and_unbounded_text():
+    from analyses.core import ParameterError
+    from analyses.prompt_steering import ANALYSIS
+
+    assert ANALYSIS.spec.validate({"countries": " Brazil, France "})["countries"] == "Brazil, France"
+    with pytest.raises(ParameterError, match="parameter 'countries': control characters"):
+        ANALYSIS.spec.validate({"countries": "Brazil\x00"})
+    with pytest.raises(ParameterError, match="parameter 'countries': too long"):
+        ANALYSIS.spec.validate({"countries": "x" * 2001})
+    assert formats.parse_countries(" , ,", ["Peru"]) == ["Peru"]  # nothing named: the questionnaire's

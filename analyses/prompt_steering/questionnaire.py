@@ -401,8 +401,19 @@ def json_depth(text: str) -> int:
     return int(np.cumsum(steps).max()) if len(steps) else 0
 
 
-def _reject_constant(token: str):
+def _constant(token: str) -> float:
     return float(token)  # NaN / Infinity become floats; the value checks refuse them by name
+
+
+def _unique_keys(file: str):
+    """An object hook refusing a key given twice (json keeps the last one silently)."""
+    def hook(pairs):
+        keys = [k for k, _ in pairs]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise InputError(f"the key {key[:60]!r} appears twice in one object", file=file)
+        return dict(pairs)
+    return hook
 
 
 def _from_json(path: Path) -> Questionnaire:
@@ -410,7 +421,9 @@ def _from_json(path: Path) -> Questionnaire:
     if json_depth(text) > MAX_JSON_DEPTH:
         raise InputError(f"nested deeper than {MAX_JSON_DEPTH} levels; a questionnaire needs 4", file=path.name)
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_constant, object_pairs_hook=_unique_keys(path.name))
+    except InputError:
+        raise
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", file=path.name) \
             from None

@@ -82,6 +82,8 @@ CASES = {
     "dimension_scores_list.json": json.dumps({"items": [ITEM], "dimension_scores": [["Chile", 1]]}),
     "too_many_countries.json": json.dumps({"items": [{**ITEM, "human": {f"C{k}": 0.5 for k in range(600)}}]}),
     "binary.json": "\x00\x01\x02\xff garbage",
+    "duplicate_country_key.json": '{"items": [{"id": "q1", "dimension": "d", "question": "Q?", "options": ["a", "b"], '
+                                  '"human": {"Chile": [1, 0], "Chile": [0, 1]}}]}',
     # the authors' released table
     "released_bad_variation.csv": released(variation="{'choice_format': 'roman', 'direction_format': 'ascending', "
                                                      "'response_format': 'identifier_only'}"),
