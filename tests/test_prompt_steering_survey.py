@@ -340,3 +340,27 @@ def test_the_countries_parameter_refuses_control_characters_and_unbounded_text()
     with pytest.raises(ParameterError, match="parameter 'countries': too long"):
         ANALYSIS.spec.validate({"countries": "x" * 2001})
     assert formats.parse_countries(" , ,", ["Peru"]) == ["Peru"]  # nothing named: the questionnaire's
+
+
+class _ChatTokenizer:
+    """A chat template written out: role tags and contents, then the assistant tag."""
+    bos_token = "<s>"
+
+    def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
+        return "<s>" + "".join(f"[{m['role']}]{m['content']}" for m in messages) + "[assistant]"
+
+
+def test_a_released_variant_in_a_chat_prompt_puts_its_instruction_in_the_system_message(tmp_path):
+    q = questionnaire.load(write_released(tmp_path / "t.csv", released_rows()))
+    item = q.items[1]
+    variant = item.variant("numbers", "reversed", "text")
+    japan = formats.personas(["Japan"], 1, 0)[1]
+    system = prompts.render(item, formats.Format("numbers", "reversed", "text"), japan, tokenizer=_ChatTokenizer(),
+                            chat=True, slot="system")
+    body = f"{item.question}\n\n1. No\n2. Partly\n3. Yes"
+    assert system.prompt == f"<s>[system]{japan.text}\n\n{INSTRUCTIONS['option_text']}[user]{body}[assistant]"
+    assert system.targets == ("No", "Partly", "Yes") and system.base_index == (2, 1, 0)
+    assert not system.add_special_tokens and variant.lines == ("1. No", "2. Partly", "3. Yes")
+    user = prompts.render(item, formats.Format("numbers", "reversed", "text"), japan, tokenizer=_ChatTokenizer(),
+                          chat=True, slot="user")
+    assert user.prompt == f"<s>[system]{INSTRUCTIONS['option_text']}[user]{japan.text}\n\n{body}[assistant]"
