@@ -41,6 +41,8 @@ class Context:
     # Set by the runner: where `cached` keeps sub-results, and under which analysis and code version.
     store: Any = None
     scope: str = ""
+    # The parameters as they enter cache keys (input files as content digests), for staged analyses.
+    key_params: Mapping[str, Any] | None = None
 
     def cached(self, kind: str, params: Mapping[str, Any], compute: Callable[[], "Result"],
                code: Sequence[ModuleType] | None = None) -> "Result":
