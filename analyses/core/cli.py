@@ -124,6 +124,32 @@ def cmd_cache(args) -> int:
     return 0
 
 
+def cmd_runs(args) -> int:
+    """Every cached run of an analysis as runs.csv; with --group-by, per-group statistics as groups.csv
+    (or groups.tex, a booktabs table)."""
+    from . import compare
+
+    analysis = registry.get(args.name)
+    conditions = analysis.spec.validate_some(analysis.spec.from_text(args.where)) if args.where else {}
+    table, params, metrics = compare.runs_table(compare.cached_runs(_store(args), analysis.name))
+    table = compare.where(table, conditions)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "runs.csv", index=False)
+    print(f"{len(table)} cached runs of {analysis.name} -> {out / 'runs.csv'}")
+    if args.group_by:
+        by = [name.strip() for name in args.group_by.split(",") if name.strip()]
+        groups = compare.group(table, by, metrics)
+        if args.format == "latex":
+            shown = [m for m in metrics if groups[f"{m}_mean"].notna().any()]
+            (out / "groups.tex").write_text(compare.latex_table(groups, by, shown))
+            print(f"{len(groups)} groups -> {out / 'groups.tex'}")
+        else:
+            groups.to_csv(out / "groups.csv", index=False)
+            print(f"{len(groups)} groups -> {out / 'groups.csv'}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     if args.cache_dir:
@@ -165,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--format", action="append", default=[],
                                  help="png, svg or pdf (repeatable or comma-separated; default all three)")
             command.add_argument("--style", default="ml-column", help="journal preset, e.g. ml-column, ml-full, acl-column")
+
+    runs = sub.add_parser("runs", help="list an analysis' cached runs; group them with exact statistics")
+    runs.add_argument("name", help="analysis name (see `labscope list`)")
+    runs.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                      help="keep runs with this parameter value (repeatable)")
+    runs.add_argument("--group-by", default="", metavar="K1,K2", help="parameters to group by (e.g. all but the seed)")
+    runs.add_argument("--format", choices=("csv", "latex"), default="csv", help="of the groups table")
+    runs.add_argument("--out", required=True, help="output directory")
+    runs.set_defaults(func=cmd_runs)
 
     cache = sub.add_parser("cache", help="inspect or clear the result cache")
     cache.add_argument("action", choices=("info", "clear"))
