@@ -176,7 +176,7 @@ def latex_table(groups: pd.DataFrame, by: Sequence[str], metrics: Sequence[str],
 
 def cached_runs(store, analysis: str) -> list[dict[str, Any]]:
     """Every cached result of an analysis as records (params, metrics, computed_at, compute_seconds, key)."""
-    listing = getattr(store, "runs", None)
+    listing = getattr(store, "run_records", None)  # the cache's index: one query, no file opened
     if listing is not None:
         return list(listing(analysis))
     import json

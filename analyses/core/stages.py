@@ -175,10 +175,9 @@ def _vanished(name: str) -> Callable[[], Result]:
 
 
 def _stored(store, name: str, key: str) -> bool:
-    lookup = getattr(store, "lookup", None)
-    if lookup is not None:
-        return bool(lookup(name, key))
-    return store.path(name, key).exists()
+    """Whether a stage's entry exists (nothing is read or verified: a corrupt one is recomputed when read)."""
+    has = getattr(store, "has", None)
+    return bool(has(name, key)) if has is not None else store.path(name, key).exists()
 
 
 def _scaled(ctx: Context, start: float, end: float, stage: str) -> Context:
