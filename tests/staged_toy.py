@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
@@ -19,12 +21,13 @@ def data(ctx, *, n, seed) -> Result:
     return Result(arrays={"x": x})
 
 
-@pipeline.stage(reads=("epochs",), after=("data",), weight=4)
-def fit(ctx, data: Result, *, epochs) -> Result:
+@pipeline.stage(reads=("epochs", "pause"), after=("data",), weight=4)
+def fit(ctx, data: Result, *, epochs, pause) -> Result:
     RUNS.append("fit")
     w = 0.0
     for epoch in range(epochs):
         ctx.report(epoch / epochs, f"epoch {epoch}")
+        time.sleep(pause / epochs)
         w += 0.5 * (float(np.mean(data.arrays["x"])) - w)
     return Result(metrics={"w": w})
 
@@ -53,7 +56,7 @@ def compute(params, ctx) -> Result:
 
 ANALYSIS = Analysis(
     name="staged", title="Staged", papers=(), version="1",
-    spec=ParamSpec((Int("n", 50, min=2, max=1000), Int("seed", 0, min=0, max=99), Int("epochs", 3, min=1, max=50),
+    spec=ParamSpec((Int("n", 50, min=2, max=1000), Int("seed", 0, min=0, max=99), Int("epochs", 3, min=1, max=50), Float("pause", 0.0, min=0, max=60),
                     Float("grid_range", 1.0, min=0.1, max=5), Int("grid_points", 5, min=2, max=50),
                     Bool("spectrum", True), Int("samples", 10, min=1, max=1000))),
     compute=compute, figures=lambda result, params: {},
