@@ -35,3 +35,19 @@ def styled_figures_of(figures: dict, style: str) -> dict:
         for figure in styled.values():
             figure.update_layout(width=None, autosize=True)
     return styled
+
+
+@st.cache_resource
+def job_executor():
+    """The server's pool of worker processes (LABSCOPE_WORKERS, default 2), started once per server.
+
+    Starting it marks jobs an earlier server left running as interrupted."""
+    from analyses.core.jobs import ProcessExecutor
+
+    return ProcessExecutor(result_store().root)
+
+
+def job_store():
+    from analyses.core.jobs import JobStore
+
+    return JobStore(result_store().root)

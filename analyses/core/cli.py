@@ -150,6 +150,40 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_jobs(args) -> int:
+    """The jobs of the dashboard(s) using this cache: list them, follow one, or cancel one."""
+    import time
+
+    from .jobs import JobStore
+
+    jobs = JobStore(_store(args).root)
+    if args.cancel or args.follow:
+        wanted = args.cancel or args.follow
+        matches = [j for j in jobs.list(limit=10_000) if j.id.startswith(wanted)]
+        if len(matches) != 1:
+            raise ParameterError(f"job {wanted!r}: {'no such job' if not matches else 'ambiguous prefix'}")
+        job = matches[0]
+        if args.cancel:
+            jobs.cancel(job.id)
+            print(f"{job.id[:12]}: cancel requested ({jobs.get(job.id).status})")
+            return 0
+        update, close = _progress_bar(args.quiet)
+        try:
+            while (job := jobs.get(job.id)).active:
+                if update:
+                    update(job.progress, job.message or job.status)
+                time.sleep(0.5)
+        finally:
+            close()
+        print(f"{job.id[:12]} {job.analysis}: {job.status} after {job.elapsed():.1f} s"
+              + (f" ({job.error})" if job.error else ""))
+        return 0 if job.status == "done" else 1
+    for job in jobs.list(limit=args.limit):
+        print(f"{job.id[:12]}  {job.analysis:<18} {job.status:<11} {100 * job.progress:5.1f}%  "
+              f"{job.elapsed():7.1f} s  {job.error or job.message}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     if args.cache_dir:
@@ -200,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--format", choices=("csv", "latex"), default="csv", help="of the groups table")
     runs.add_argument("--out", required=True, help="output directory")
     runs.set_defaults(func=cmd_runs)
+
+    jobs = sub.add_parser("jobs", help="list, follow or cancel the dashboard's jobs (those using this cache)")
+    jobs.add_argument("--follow", metavar="ID", help="show one job's progress until it ends (an id prefix)")
+    jobs.add_argument("--cancel", metavar="ID", help="ask a job to stop (an id prefix)")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--quiet", action="store_true", help="no progress bar with --follow")
+    jobs.set_defaults(func=cmd_jobs)
 
     cache = sub.add_parser("cache", help="inspect or clear the result cache")
     cache.add_argument("action", choices=("info", "clear"))

@@ -405,3 +405,22 @@ def default_workers() -> int:
     if configured:
         return max(1, int(configured))
     return 2 if (os.cpu_count() or 1) > 1 else 1
+
+
+def differing_from_preset(analysis, job: Job) -> dict[str, Any]:
+    """The job's parameters that differ from its preset: what tells it apart in a list."""
+    try:
+        base = analysis.params(job.preset or "default")
+    except ValueError:
+        base = analysis.params("default")
+    return {k: v for k, v in job.params.items() if k in base and base[k] != v}
+
+
+def view_link(analysis, job: Job) -> str:
+    """The page's link that shows this job's result (and reattaches while it runs)."""
+    from urllib.parse import urlencode
+
+    text = analysis.spec.to_text(job.params)
+    base = analysis.params(job.preset or "default") if (job.preset or "default") in analysis.presets else {}
+    changed = {k: v for k, v in text.items() if v != "" and (k not in base or analysis.spec.to_text(base).get(k) != v)}
+    return f"/{analysis.name}?" + urlencode({"preset": job.preset or "default", **changed})
