@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from analyses.core import Analysis, Bool, Float, Int, ParamSpec, Result
+from analyses.core import Analysis, Bool, Float, InputError, Int, ParamSpec, Result
 from analyses.core.stages import Pipeline, stage_report
 
 RUNS: list[str] = []
@@ -17,6 +17,8 @@ pipeline = Pipeline()
 @pipeline.stage(reads=("n", "seed"))
 def data(ctx, *, n, seed) -> Result:
     RUNS.append("data")
+    if n == 999:
+        raise InputError("n = 999 is refused on purpose (a failing point for sweep tests)")
     x = np.random.default_rng(seed).normal(size=n)
     return Result(arrays={"x": x})
 

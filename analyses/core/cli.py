@@ -184,6 +184,46 @@ def cmd_jobs(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """A grid of settings through the cache (inline, a local pool or Dask); sweep.csv and a result.json per point."""
+    from . import sweep
+
+    spec = sweep.from_yaml(args.from_file) if args.from_file else {"grid": [], "points": [], "preset": None}
+    if spec.get("analysis") and spec["analysis"] != args.name:
+        raise ParameterError(f"the sweep file is for {spec['analysis']!r}, not {args.name!r}")
+    analysis = registry.get(args.name)
+    plan = sweep.build(analysis, args.preset or spec.get("preset") or "default", [*spec["grid"], *args.grid],
+                       spec["points"])
+    store = _store(args)
+    print(f"{len(plan.points)} points of {analysis.name} (preset {plan.preset}), executor {args.executor}",
+          file=sys.stderr)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(plan.points), unit="point", file=sys.stderr)
+
+    def progress(i: int, record: dict) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(record["status"] + (" (cache)" if record["cache_hit"] else ""))
+
+    try:
+        records = sweep.execute(plan, store.root, args.executor, args.scheduler, args.workers, args.device, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    csv = sweep.write_outputs(plan, records, args.out)
+    failed = [(i, r) for i, r in enumerate(records) if r["status"] != "done"]
+    cached = sum(1 for r in records if r["status"] == "done" and r["cache_hit"])
+    print(f"{analysis.name}: {len(records) - len(failed) - cached} computed, {cached} from cache, "
+          f"{len(failed)} failed -> {csv}")
+    for i, record in failed:
+        settings = ", ".join(f"{k}={v}" for k, v in record["overrides"].items())
+        print(f"  point {i} ({settings}): {record['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_serve(args) -> int:
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     if args.cache_dir:
@@ -234,6 +274,22 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--format", choices=("csv", "latex"), default="csv", help="of the groups table")
     runs.add_argument("--out", required=True, help="output directory")
     runs.set_defaults(func=cmd_runs)
+
+    sweep = sub.add_parser("sweep", help="run a grid of settings through the cache, locally or on Dask")
+    sweep.add_argument("name", help="analysis name (see `labscope list`)")
+    sweep.add_argument("--preset", default=None, help="the base every point overrides (default: 'default')")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2|A..B",
+                       help="a swept parameter (repeatable; the points are the product)")
+    sweep.add_argument("--from", dest="from_file", metavar="SWEEP.yaml", help="grid and/or listed points from a file")
+    sweep.add_argument("--executor", choices=("inline", "processes", "dask"), default="inline")
+    sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       default=os.environ.get("LABSCOPE_DASK_SCHEDULER") or None,
+                       help="an existing Dask scheduler (default: a LocalCluster for the sweep)")
+    sweep.add_argument("--workers", type=int, default=None, help="local workers (default: LABSCOPE_WORKERS or 2)")
+    sweep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    sweep.add_argument("--out", required=True, help="output directory")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=cmd_sweep)
 
     jobs = sub.add_parser("jobs", help="list, follow or cancel the dashboard's jobs (those using this cache)")
     jobs.add_argument("--follow", metavar="ID", help="show one job's progress until it ends (an id prefix)")
