@@ -148,17 +148,23 @@ class Bool(Param):
 
 @dataclass(frozen=True)
 class Text(Param):
-    """A short line of plain text (a message marker, a label): printable, at most `max_length` characters."""
+    """A short line of text (a comma-separated list of names, say): stripped, printable, bounded.
 
-    max_length: int = 200
+    Meaning is the analysis' business; this only keeps control characters and unbounded input out.
+    """
+
+    default: Any = ""
+    max_length: int = 1000
 
     def allowed(self) -> str:
-        return f"printable text of at most {self.max_length} characters"
+        return f"text of at most {self.max_length} printable characters"
 
     def coerce(self, value: Any) -> str:
-        text = "" if value is None else str(value)
-        if len(text) > self.max_length or not text.isprintable():
-            raise self.fail(value, "not a short line of text")
+        text = "" if value is None else str(value).strip()
+        if len(text) > self.max_length:
+            raise self.fail(text[:40] + "...", "too long:")
+        if any(not ch.isprintable() for ch in text):
+            raise self.fail(text[:40], "control characters in")
         return text
 
 
@@ -321,6 +327,10 @@ class ParamSpec:
             if message:
                 raise ParameterError(message)
         return out
+
+    def validate_some(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Coerce only the given parameters (a filter over runs, not a complete set)."""
+        return {name: self[name].coerce(value) for name, value in values.items()}
 
     def from_text(self, pairs: Sequence[str]) -> dict[str, str]:
         """Parse CLI `key=value` pairs (validation happens in `validate`)."""

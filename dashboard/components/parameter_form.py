@@ -111,8 +111,10 @@ def _widget(analysis: Analysis, p) -> Any:
         if upload is not None:
             return str(result_store().save_upload(upload.name, upload.getvalue()))
         return path
-    if isinstance(p, (ModelId, Text)):
+    if isinstance(p, ModelId):
         return st.text_input(**common)
+    if isinstance(p, Text):
+        return st.text_input(max_chars=p.max_length, **common)
     if isinstance(p, CallableRef):
         allowed = custom_code_allowed()
         help_text = (p.help or "") + ("" if allowed else f" Off on this server: start it with {CUSTOM_CODE_ENV}=1.")
