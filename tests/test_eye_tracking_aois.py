@@ -107,3 +107,23 @@ def test_the_export_draws_every_stimulus(store, monkeypatch):
     pages = [figures[f"heatmaps_all_{i}"] for i in (1, 2, 3)]
     assert "heatmaps_all_4" not in figures and sum(len(p.data) for p in pages) == 24
     assert {a.text for p in pages for a in p.layout.annotations} == pairs
+
+
+def test_an_ias_file_as_pymovements_ships_one(tmp_path):
+    """The layout of pymovements' tests/files/potec_char_aoi_example.ias: a header, a leading time column,
+    one character per rectangle with its line number after the label."""
+    from analyses.eye_tracking import aois
+
+    ias = tmp_path / "chars.ias"
+    ias.write_text("aoi_type\taoi\tstart_x\tstart_y\tend_x\tend_y\tcharacter\tline\n"
+                   "0 RECTANGLE\t1\t80\t21\t93\t99\tU\t1\n0 RECTANGLE\t2\t93\t21\t115\t99\tm\t1\n"
+                   "0 RECTANGLE\t90\t81\t99\t95\t181\tG\t2\n")
+    found = aois.read_file(ias)
+    assert [a.name for a in found] == ["U 1", "m 1", "G 2"]
+    x, y = np.array([85.0, 100.0, 90.0, 500.0]), np.array([50.0, 50.0, 150.0, 50.0])
+    fix = pd.DataFrame({"stimulus": "s", "condition": "c", "x": x, "y": y})
+    labels = aois.label(fix, aois.for_stimuli(found, [("s", "c")]))
+    assert labels.tolist() == ["U 1", "m 1", "G 2", "outside"]
+    ias.write_text("RECTANGLE 1 0 0 10 10 a\nnonsense here\n")
+    with pytest.raises(InputError, match=r"chars.ias, row 2: not an interest area line"):
+        aois.read_file(ias)

@@ -81,18 +81,42 @@ def _number(value, file: str, row: int, column: str) -> float:
     return number
 
 
+SHAPES = ("RECTANGLE", "ELLIPSE", "FREEHAND")
+
+
+def _is_number(token: str) -> bool:
+    try:
+        return math.isfinite(float(token))
+    except ValueError:
+        return False
+
+
 def _read_ias(path: Path) -> list[Aoi]:
     """EyeLink Data Viewer interest areas: RECTANGLE id left top right bottom label; ELLIPSE likewise (its
-    bounding box as a 32-gon); FREEHAND id x,y x,y ... label. Tab- or space-separated; # comments."""
+    bounding box as a 32-gon); FREEHAND id x,y x,y ... label. Tab- or space-separated; # comments; a
+    header line and a dynamic area's leading time window are skipped. Areas sharing a name count as one."""
     aois = []
+    seen_area = False
     for lineno, line in enumerate(path.read_text(encoding="utf-8-sig", errors="strict").splitlines(), start=1):
         tokens = line.split()
         if not tokens or tokens[0].startswith("#"):
             continue
+        at = next((i for i, t in enumerate(tokens) if t.upper() in SHAPES), None)
+        if at is None or not all(_is_number(t) for t in tokens[:at]):
+            if not seen_area and at is None and not any(map(_is_number, tokens)):  # a header (pymovements')
+                seen_area = True
+                continue
+            raise InputError(f"not an interest area line (RECTANGLE, ELLIPSE or FREEHAND): {line[:60]!r}",
+                             file=path.name, row=lineno)
+        seen_area = True
+        tokens = tokens[at:]  # leading numbers: a dynamic area's time window, not used here
         kind = tokens[0].upper()
         if kind in ("RECTANGLE", "ELLIPSE") and len(tokens) >= 6:
             left, top, right, bottom = (_number(t, path.name, lineno, kind) for t in tokens[2:6])
             name = " ".join(tokens[6:]) or tokens[1]
+            if right <= left or bottom <= top:
+                raise InputError(f"right/bottom ({right:g}, {bottom:g}) not beyond left/top ({left:g}, {top:g})",
+                                 file=path.name, row=lineno)
             if kind == "RECTANGLE":
                 aois.append(rectangle(name, left, top, right, bottom))
             else:
@@ -108,8 +132,7 @@ def _read_ias(path: Path) -> list[Aoi]:
                 raise InputError("a FREEHAND area needs at least 3 points", file=path.name, row=lineno)
             aois.append(Aoi(name, ALL, points))
         else:
-            raise InputError(f"not an interest area line (RECTANGLE, ELLIPSE or FREEHAND): {line[:60]!r}",
-                             file=path.name, row=lineno)
+            raise InputError(f"a {kind} line without its coordinates: {line[:60]!r}", file=path.name, row=lineno)
     return aois
 
 
