@@ -15,9 +15,14 @@ def test_demo_then_an_uploaded_table_with_a_column_mapping(server, browser, tmp_
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(90_000)
-    page.goto(f"{server}/eye_tracking?preset=smoke")  # a link runs at once
+    page.goto(f"{server}/eye_tracking?preset=smoke")  # a link fills the form; an uncached result waits for Run
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Simulated data.").wait_for()
-    page.locator(".js-plotly-plot").nth(7).wait_for()
+    page.locator(".js-plotly-plot").nth(5).wait_for()
+    last = page.locator(".js-plotly-plot").nth(7)  # the AOI row, below the fold: drawn once scrolled to
+    last.wait_for(state="attached")
+    last.scroll_into_view_if_needed()
+    last.wait_for()
     assert page.locator(".js-plotly-plot").count() == 8  # six figures and the two AOI charts
     assert page.get_by_text("SIMULATED DATA ·").count() >= 1  # in the figure titles
     page.screenshot(path=str(SCREENSHOTS / "eye_tracking.png"), full_page=True)
