@@ -31,10 +31,11 @@ def refused_path(name: str) -> ParameterError:
                           f"instead, or ask the server's owner to list its folder in {DATA_ROOTS_ENV}")
 
 
-def code_refused(name: str, reason: str) -> ParameterError:
-    return ParameterError(f"parameter '{name}': {reason}, and running code from the dashboard is off on this "
-                          f"server; its owner can start it with {CUSTOM_CODE_ENV}=1 to allow it, or use the "
-                          "labscope command")
+def code_refused(reasons: Mapping[str, str]) -> ParameterError:
+    """One message naming every parameter whose value would run code, and why."""
+    said = "; ".join(f"parameter '{name}': {reason}" for name, reason in reasons.items())
+    return ParameterError(f"{said}. Running code from the dashboard is off on this server; its owner can start "
+                          f"it with {CUSTOM_CODE_ENV}=1 to allow it, or use the labscope command")
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,10 @@ class ServerPolicy:
     def check_code(self, spec: ParamSpec, values: Mapping[str, Any]) -> None:
         if self.allow_custom_code:
             return
-        for p in spec:
-            reason = p.code_reason(values.get(p.name))
-            if reason:
-                raise code_refused(p.name, reason)
+        reasons = {p.name: p.code_reason(values.get(p.name)) for p in spec}
+        reasons = {name: reason for name, reason in reasons.items() if reason}
+        if reasons:
+            raise code_refused(reasons)
 
 
 def code_params(spec: ParamSpec, values: Mapping[str, Any]) -> list[str]:
