@@ -55,6 +55,14 @@ def fresh_streamlit(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def data_roots(monkeypatch, tmp_path_factory):
+    """Page tests link to files in pytest's temporary folders and the shared sample data; the dashboard
+    reads server paths only inside its data roots, so list those, as a server's owner would."""
+    roots = [str(tmp_path_factory.getbasetemp()), str(SHARED / "data")]
+    monkeypatch.setenv("LABSCOPE_DATA_ROOTS", os.pathsep.join(roots))
+
+
+@pytest.fixture
 def toy():
     import toy
 
@@ -113,8 +121,14 @@ def stop_server(proc) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    url, proc, _ = start_server(tmp_path_factory.mktemp("server"))
+def served_data(tmp_path_factory) -> Path:
+    """The `server`'s data root: files a browser test links to by their server path go here."""
+    return tmp_path_factory.mktemp("served-data")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, served_data):
+    url, proc, _ = start_server(tmp_path_factory.mktemp("server"), env={"LABSCOPE_DATA_ROOTS": str(served_data)})
     yield url
     stop_server(proc)
 
