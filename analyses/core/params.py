@@ -461,6 +461,10 @@ class ParamSpec:
                 raise ParameterError(message)
         return out
 
+    def validate_some(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Coerce only the given parameters (a filter over runs, not a complete set)."""
+        return {name: self[name].coerce(value) for name, value in values.items()}
+
     def from_text(self, pairs: Sequence[str]) -> dict[str, str]:
         """Parse CLI `key=value` pairs (validation happens in `validate`)."""
         out: dict[str, str] = {}
