@@ -254,3 +254,29 @@ def test_cli_exits_1_with_the_message_for_bad_input_and_logs_internal_errors(mon
     assert "Traceback" in log and "missing key in /srv/lab/secret/path" in log
     reference = err.split("reference ")[1].split(")")[0]
     assert f"internal error {reference}" in log
+
+
+@pytest.mark.parametrize("host, argv, env_token, expect", [
+    ("0.0.0.0", [], None, "printed"),          # off localhost: a fresh token, printed
+    ("0.0.0.0", [], "owner-chosen", "env"),    # the owner's own token, never echoed
+    ("localhost", [], None, "none"),           # localhost: no token, like TensorBoard
+    ("0.0.0.0", ["--no-token"], "stale", "warned"),
+])
+def test_serve_requires_a_token_off_localhost(monkeypatch, capsys, host, argv, env_token, expect):
+    executed = {}
+    monkeypatch.setattr(os, "execv", lambda path, command: executed.update(command=command))
+    monkeypatch.setenv("LABSCOPE_TOKEN", env_token or "")  # recorded, so whatever serve sets is undone
+    if not env_token:
+        monkeypatch.delenv("LABSCOPE_TOKEN")
+    cli.main(["serve", "--host", host, "--port", "8599", *argv])
+    err = capsys.readouterr().err
+    token = os.environ.get("LABSCOPE_TOKEN")  # what the server process inherits
+    assert executed["command"][executed["command"].index("--server.address") + 1] == host
+    if expect == "printed":
+        assert len(token) >= 32 and f"?token={token}" in err
+    elif expect == "env":
+        assert token == "owner-chosen" and "owner-chosen" not in err and "LABSCOPE_TOKEN" in err
+    elif expect == "none":
+        assert token is None and "token" not in err
+    else:
+        assert token is None and "WARNING" in err and "without a token" in err
