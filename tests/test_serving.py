@@ -123,6 +123,12 @@ def test_a_model_directory_is_identified_by_its_metadata_without_reading_the_wei
     third = model_dir_digest(model)
     assert len({first, second, third}) == 3
     assert SPEC.key_params(SPEC.validate({"model": str(model)}))["model"] == f"sha256:{third}"
+    (model / "tokenizer.json").symlink_to("/dev/zero")  # never read: not a regular file
+    (model / "gone.bin").symlink_to(tmp_path / "nowhere")
+    (model / "tokenizer_config.json").symlink_to("/dev/zero")
+    started = time.perf_counter()
+    assert model_dir_digest(model) != third and ModelId("m", "a/b").code_reason(str(model)) is None
+    assert time.perf_counter() - started < 0.5
     crowded = tmp_path / "crowded"
     crowded.mkdir()
     for i in range(MAX_MODEL_DIR_ENTRIES + 1):

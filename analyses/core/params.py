@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -249,13 +250,25 @@ MAX_MODEL_JSON_BYTES = 1 << 20  # config files read whole (content hashed, auto_
 MAX_MODEL_DIR_ENTRIES = 4096
 
 
+def _read_small(path: str | Path) -> bytes | None:
+    """A regular file's bytes if it holds at most MAX_MODEL_JSON_BYTES (never a device or a pipe), else None."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MODEL_JSON_BYTES:
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_MODEL_JSON_BYTES + 1)
+    except OSError:
+        return None
+    return data if len(data) <= MAX_MODEL_JSON_BYTES else None
+
+
 def _small_json(path: Path) -> dict | None:
     """A small JSON object file's content, or None (missing, too big, not a JSON object)."""
+    raw = _read_small(path)
     try:
-        if path.stat().st_size > MAX_MODEL_JSON_BYTES:
-            return None
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 
@@ -393,11 +406,15 @@ def model_dir_digest(path: str | Path) -> str:
         entries.append(item)
     h = hashlib.sha256()
     for item in sorted(entries, key=lambda e: e.name):
-        stat = item.stat()
-        kind = "d" if item.is_dir() else "f"
-        h.update(f"{kind}\0{item.name}\0{stat.st_size if kind == 'f' else 0}\0{stat.st_mtime_ns}\n".encode())
-        if kind == "f" and item.name.endswith(".json") and stat.st_size <= MAX_MODEL_JSON_BYTES:
-            h.update(Path(item.path).read_bytes())
+        try:
+            info = item.stat()  # follows links: a Hugging Face snapshot's files are links to its blobs
+        except OSError:
+            h.update(f"?\0{item.name}\n".encode())  # a broken link
+            continue
+        kind = "f" if stat.S_ISREG(info.st_mode) else "d" if stat.S_ISDIR(info.st_mode) else "o"
+        h.update(f"{kind}\0{item.name}\0{info.st_size if kind == 'f' else 0}\0{info.st_mtime_ns}\n".encode())
+        if kind == "f" and item.name.endswith(".json"):
+            h.update(_read_small(item.path) or b"")
     return h.hexdigest()
 
 
