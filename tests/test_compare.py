@@ -108,3 +108,35 @@ def test_cli_runs_groups_cached_runs_by_a_parameter(tmp_path, monkeypatch):
                  "--format", "latex", "--out", str(tmp_path / "tex")]) == 0
     assert len(pd.read_csv(tmp_path / "tex" / "runs.csv")) == 4
     assert r"\toprule" in (tmp_path / "tex" / "groups.tex").read_text()
+
+
+def test_missing_grid_cells_are_found_and_filling_one_runs_exactly_that_point(tmp_path, monkeypatch):
+    import os
+
+    from analyses.core import CacheStore, InputError
+    from analyses.core.jobs import InlineExecutor, JobStore
+
+    import toy
+
+    monkeypatch.setenv("TOY_LOG", str(tmp_path / "toy.log"))
+    store = CacheStore(tmp_path / "cache")
+    analysis = toy.ANALYSIS
+    for n, scale in ((2, 1.0), (2, 2.0), (3, 1.0)):  # (3, 2.0) was never run
+        run(analysis, preset="smoke", overrides={"n": n, "scale": scale}, store=store)
+    table, params, _ = compare.runs_table(compare.cached_runs(store, "toy"))
+    [missing] = compare.missing_points(table, params, ["n", "scale"])
+    assert (missing["n"], missing["scale"]) == (3, 2.0)
+    with pytest.raises(InputError, match="also differ in scale"):
+        compare.missing_points(table, params, ["n"])
+
+    before = len((tmp_path / "toy.log").read_text().split())
+    values = analysis.spec.validate(missing)
+    from analyses.core.runner import result_key
+
+    key = result_key(analysis, values)
+    JobStore(store.root).submit(key, "toy", values, preset="smoke")
+    monkeypatch.setattr("analyses.core.registry.all_analyses", lambda: {"toy": analysis})
+    InlineExecutor(store.root).submit(key)
+    assert len((tmp_path / "toy.log").read_text().split()) == before + 1  # exactly that point
+    table, params, _ = compare.runs_table(compare.cached_runs(store, "toy"))
+    assert len(table) == 4 and compare.missing_points(table, params, ["n", "scale"]) == []

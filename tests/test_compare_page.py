@@ -55,3 +55,25 @@ def test_no_runs_yet_says_how_to_make_some(monkeypatch):
     monkeypatch.setattr(analyses.core, "all_analyses", lambda: {"staged": staged_toy.ANALYSIS})
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception and "No cached runs" in at.info[0].value
+
+
+def test_missing_cells_are_offered_and_computed_as_jobs(monkeypatch, tmp_path):
+    import analyses.core
+
+    store = CacheStore(tmp_path / "cache")
+    for seed, g in ((0, 5), (0, 9), (1, 5)):  # (1, 9) missing
+        run(staged_toy.ANALYSIS, preset="smoke", overrides={"seed": seed, "grid_points": g}, store=store)
+    monkeypatch.setattr(analyses.core, "all_analyses", lambda: {"staged": staged_toy.ANALYSIS})
+    monkeypatch.setenv("LABSCOPE_WORKERS", "1")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert "1 cells of the grid over seed, grid_points have no run: seed=1, grid_points=9" in at.warning[0].value
+    from analyses.core.jobs import InlineExecutor
+    from dashboard import backend
+
+    monkeypatch.setattr(backend, "job_executor", lambda: InlineExecutor(store.root))  # compute right here
+    monkeypatch.setattr(analyses.core.registry, "all_analyses", lambda: {"staged": staged_toy.ANALYSIS})
+    at.button(key="_compare.fill").click().run()
+    assert not at.exception
+    at.run()
+    assert len(at.dataframe[0].value) == 4 and not at.warning

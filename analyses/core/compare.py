@@ -194,3 +194,28 @@ def cached_runs(store, analysis: str) -> list[dict[str, Any]]:
                         "computed_at": provenance.get("computed_at"),
                         "compute_seconds": provenance.get("compute_seconds"), "key": manifest.get("key")})
     return records
+
+
+def missing_points(table: pd.DataFrame, params: Sequence[str], axes: Sequence[str]) -> list[dict[str, Any]]:
+    """The grid's empty cells: every combination of the values `axes` take in these runs that no run has,
+    as complete parameter sets (the other parameters as the runs share them).
+
+    Only defined when the runs agree on every parameter outside `axes`: otherwise a missing cell has no
+    single setting, and an InputError says which parameters disagree.
+    """
+    from .errors import InputError
+
+    others = [p for p in params if p not in axes]
+    disagree = differing(table, others)
+    if disagree:
+        raise InputError(f"the runs also differ in {', '.join(disagree)}: filter or group on them first, "
+                         "so that each missing cell has one setting")
+    if table.empty or not axes:
+        return []
+    base = {p: table[p].iloc[0] for p in others}
+    values = [sorted(table[a].dropna().unique().tolist(), key=str) for a in axes]
+    present = {tuple(str(v) for v in row) for row in table[list(axes)].itertuples(index=False)}
+    import itertools
+
+    return [{**base, **dict(zip(axes, combination))} for combination in itertools.product(*values)
+            if tuple(str(v) for v in combination) not in present]

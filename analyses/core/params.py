@@ -200,6 +200,28 @@ def _upload_path(text: str) -> Path | None:
 
 
 @dataclass(frozen=True)
+class Text(Param):
+    """A short line of text (a comma-separated list of names, say): stripped, printable, bounded.
+
+    Meaning is the analysis' business; this only keeps control characters and unbounded input out.
+    """
+
+    default: Any = ""
+    max_length: int = 1000
+
+    def allowed(self) -> str:
+        return f"text of at most {self.max_length} printable characters"
+
+    def coerce(self, value: Any) -> str:
+        text = "" if value is None else str(value).strip()
+        if len(text) > self.max_length:
+            raise self.fail(text[:40] + "...", "too long:")
+        if any(not ch.isprintable() for ch in text):
+            raise self.fail(text[:40], "control characters in")
+        return text
+
+
+@dataclass(frozen=True)
 class InputFile(Param):
     """A file the analysis reads: an upload in the page, a path on the CLI.
 

@@ -79,6 +79,52 @@ def run_curves(analysis: Analysis, table: pd.DataFrame, by: Sequence[str]):
     return compare_figures.curves(frames, by, x, y) if frames else None
 
 
+def fill_gaps(analysis: Analysis, table: pd.DataFrame, params: Sequence[str], axes: Sequence[str]) -> None:
+    """Offer to compute the grid's empty cells as jobs; the page reruns as they land."""
+    from analyses.core import InputError
+    from analyses.core.runner import result_key
+    from dashboard.backend import job_executor, job_store
+
+    try:
+        missing = compare.missing_points(table, params, axes)
+    except InputError as exc:
+        st.caption(f"Missing cells: {exc}")
+        return
+    pending = st.session_state.setdefault("_compare.pending", [])
+    if missing:
+        st.warning(f"{len(missing)} cells of the grid over {', '.join(axes)} have no run: "
+                   + "; ".join(", ".join(f"{k}={point[k]}" for k in axes) for point in missing[:6])
+                   + (" ..." if len(missing) > 6 else ""))
+        if st.button(f"Compute the {len(missing)} missing runs", key="_compare.fill"):
+            jobs, executor = job_store(), job_executor()
+            for point in missing:
+                values = analysis.spec.validate(point)
+                key = result_key(analysis, values)
+                jobs.submit(key, analysis.name, values, preset=None)
+                executor.submit(key)
+                pending.append(key)
+    if pending:
+        _follow(pending)
+
+
+@st.fragment(run_every=2.0)
+def _follow(pending: list[str]) -> None:
+    """While submitted cells compute, say how many remain; rerun the page when one lands."""
+    from dashboard.backend import job_store
+
+    jobs = [job_store().get(key) for key in pending]
+    active = [j for j in jobs if j is not None and j.active]
+    finished = len(pending) - len(active)
+    if finished:
+        failed = [j for j in jobs if j is not None and j.status in ("failed", "cancelled", "interrupted")]
+        pending[:] = [j.id for j in active]
+        if failed:
+            st.error("; ".join(f"{j.id[:12]}: {j.status} {j.error or ''}" for j in failed))
+        st.rerun(scope="app")
+    if active:
+        st.info(f"{len(active)} missing runs computing (see Jobs); the views fill in as they land.")
+
+
 def export_bundle(analysis: Analysis, figures: dict, table: pd.DataFrame, groups: pd.DataFrame | None,
                   by: Sequence[str], metrics: Sequence[str], style: str) -> None:
     """The comparison's figures, the run and group tables and every run's provenance; the groups as LaTeX."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from analyses.core import Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError
+from analyses.core import Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, Text
 from analyses.core.params import upload_id
 from analyses.core.policy import CUSTOM_CODE_ENV, ServerPolicy, code_params
 from dashboard.backend import result_store
@@ -119,6 +119,8 @@ def _widget(analysis: Analysis, p) -> Any:
         return path
     if isinstance(p, ModelId):
         return st.text_input(**common)
+    if isinstance(p, Text):
+        return st.text_input(max_chars=p.max_length, **common)
     if isinstance(p, CallableRef):
         return st.text_input(**common)
     raise TypeError(f"no widget for {type(p).__name__}")

@@ -1,7 +1,8 @@
 """Compare runs: every cached result of one analysis side by side.
 
 Sidebar: the analysis, and the parameters to group by (all that differ except seeds, by default).
-Main area: the runs (filter, sort, select); the groups with exact statistics; a metric against a swept
+Main area: the runs (filter, sort, select); the groups with exact statistics and the grid's missing cells
+(computed as jobs on request); a metric against a swept
 parameter with error bars; curves from the runs' tables with seed bands; parallel coordinates; which
 parameters matter for a metric; the export (figures, tables, every run's provenance, LaTeX).
 """
@@ -40,6 +41,7 @@ style = st.sidebar.selectbox("Figure style", list(export.STYLES), key="_compare.
 
 st.subheader("Groups")
 groups = compare_views.groups_table(table, by, metrics)
+compare_views.fill_gaps(analysis, table, params, differing)
 figures = {}
 with_values = [m for m in metrics if table[m].notna().any()]
 if by and with_values:
