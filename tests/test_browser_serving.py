@@ -7,7 +7,6 @@ import http.server
 import re
 import threading
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
