@@ -286,3 +286,62 @@ def test_serve_requires_a_token_off_localhost(monkeypatch, capsys, host, argv, e
         assert token is None and "token" not in err
     else:
         assert token is None and "WARNING" in err and "without a token" in err
+
+
+def test_any_path_text_is_either_inside_the_roots_or_refused_with_the_one_message(roots):
+    """Hypothesis: whatever a link puts in a path parameter (dots, slashes, ~, NUL, names of files inside and
+    outside the roots), validation either admits a file inside the roots or gives the one refusal message."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    root, outside = roots
+    policy = ServerPolicy.from_env()
+    one_message = refusal({"data": str(outside / "secret.csv")}, policy)
+    pieces = st.sampled_from(["..", ".", "~", "~nosuchuser", "", "root", "outside", "table.csv", "secret.csv",
+                              "link.csv", "\x00", "a\x00.csv", str(root), str(outside), "etc", "passwd"])
+    (root / "link.csv").symlink_to(outside / "secret.csv")
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(pieces, min_size=1, max_size=6), st.booleans())
+    def check(parts, absolute):
+        text = ("/" if absolute else "") + "/".join(parts)
+        try:
+            values = SPEC.validate({"data": text}, policy=policy)
+        except ParameterError as exc:
+            message = str(exc)
+            assert message == one_message or "no such file" in message or "unsupported file type" in message
+            if message != one_message:  # a message about the file only for paths inside the roots
+                assert policy.admits(text)
+            assert "SECRET" not in message
+            return
+        assert values["data"] is None or Path(values["data"]).is_relative_to(root.resolve())
+
+    check()
+
+
+def test_any_model_or_factory_text_ends_in_a_value_or_a_parameter_error(roots):
+    """Hypothesis: no text in a model id or a factory reference escapes validation as another exception,
+    and nothing outside the roots is admitted as a directory or file."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    root, outside = roots
+    policy = ServerPolicy.from_env()
+    (root / "model").mkdir()
+    (root / "model" / "config.json").write_text("{}")
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.one_of(st.text(max_size=40), st.lists(st.sampled_from(
+        ["..", "~", "~nosuchuser", str(root), str(outside), "model", "x.py", "x.py:f", ":f", "\x00", "org", "name"]),
+        min_size=1, max_size=5).map("/".join)), st.sampled_from(["model", "factory"]))
+    def check(text, name):
+        try:
+            value = SPEC.validate({name: text}, policy=ServerPolicy(policy.data_roots, True))[name]
+        except ParameterError:
+            return
+        if name == "model" and Path(value).is_absolute():
+            assert Path(value).is_relative_to(root.resolve())
+        if name == "factory" and value and ".py:" in value:
+            assert Path(value.rsplit(":", 1)[0]).is_relative_to(root.resolve())
+
+    check()

@@ -167,6 +167,15 @@ class Bool(Param):
 UPLOAD_PREFIX = "upload:"
 
 
+def local_path(text: str) -> Path:
+    """`text` as a path with `~` expanded where that works (`~nobody/x` and NUL bytes stay as written:
+    they then name no file, instead of raising)."""
+    try:
+        return Path(text).expanduser()
+    except (RuntimeError, ValueError, KeyError):
+        return Path(text)
+
+
 def uploads_root() -> Path:
     """Where the dashboard stores uploads by content: `uploads/` in the result cache."""
     from .cache import default_root  # the cache module imports this one
@@ -240,7 +249,7 @@ class InputFile(Param):
     def server_path(self, value: Any) -> Path | None:
         if value in (None, "") or str(value).startswith(UPLOAD_PREFIX):
             return None
-        return Path(str(value)).expanduser()
+        return local_path(str(value))
 
     def coerce(self, value: Any) -> str | None:
         if value in (None, ""):
@@ -252,7 +261,7 @@ class InputFile(Param):
                 raise ParameterError(f"parameter '{self.name}': no such upload on this server (uploads are removed "
                                      "by `labscope cache clear`); upload the file again")
         else:
-            path = Path(text).expanduser()
+            path = local_path(text)
             if not path.is_file():
                 raise self.fail(text, "no such file")
         if self.suffixes and path.suffix.lower() not in self.suffixes:
@@ -309,9 +318,8 @@ class ModelId(Param):
 
     @staticmethod
     def _local(text: str) -> Path | None:
-        if text.startswith((".", "/", "~")) or Path(text).expanduser().exists():
-            return Path(text).expanduser()
-        return None
+        path = local_path(text)
+        return path if text.startswith((".", "/", "~")) or path.exists() else None
 
     def server_path(self, value: Any) -> Path | None:
         text = "" if value is None else str(value).strip()
@@ -366,7 +374,7 @@ class CallableRef(Param):
 
     def _file(self, text: str) -> tuple[Path, str] | None:
         match = re.match(self.FILE_PATTERN, text)
-        return (Path(match["file"]).expanduser(), match["function"]) if match else None
+        return (local_path(match["file"]), match["function"]) if match else None
 
     def server_path(self, value: Any) -> Path | None:
         found = self._file("" if value is None else str(value).strip())

@@ -54,7 +54,7 @@ class ServerPolicy:
         """Whether the path, with `..` and symlinks resolved, lies inside a data root."""
         try:
             resolved = Path(path).expanduser().resolve()
-        except (OSError, RuntimeError):  # a symlink loop
+        except (OSError, RuntimeError, ValueError, KeyError):  # a symlink loop, a NUL byte, no such user's home
             return False
         return any(resolved.is_relative_to(root) for root in self.data_roots)
 
