@@ -28,6 +28,15 @@ def bait(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def default_server(tmp_path_factory):
+    """`labscope serve` as installed: no data roots listed, custom code off, localhost."""
+    url, proc, _ = start_server(tmp_path_factory.mktemp("default-server"),
+                                env={"LABSCOPE_DATA_ROOTS": "", "LABSCOPE_ALLOW_CUSTOM_CODE": "", "LABSCOPE_TOKEN": ""})
+    yield url
+    stop_server(proc)
+
+
+@pytest.fixture(scope="module")
 def roots_server(tmp_path_factory, bait):
     """A loopback server whose owner listed the bait folder as a data root, custom code off."""
     url, proc, _ = start_server(tmp_path_factory.mktemp("roots-server"),
@@ -64,11 +73,13 @@ def settle(page, seconds: float = 3.0) -> None:
     page.wait_for_load_state()
 
 
-def test_attack_links_on_a_default_server_run_no_code_and_show_no_server_files(server, browser, bait):
+def test_attack_links_on_a_default_server_run_no_code_and_show_no_server_files(default_server, browser, bait):
+    server = default_server
     page = open_page(browser, link(server, "prompt_steering", model=bait / "model", trust_remote_code="true"))
     page.get_by_text("not available from the dashboard").wait_for()  # the page says why
     settle(page)
     assert not (bait / "marker").exists()
+    assert "_streamlit_xsrf" in {c["name"] for c in page.context.cookies()}  # Streamlit's XSRF protection is on
 
     for target, query, secret in (("loss_landscape", {"dataset": "csv", "data_file": bait / "secret.csv"},
                                    "SECRET-HEADER"),
