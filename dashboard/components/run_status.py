@@ -18,7 +18,7 @@ def _is_cached(analysis: Analysis, params: Mapping[str, Any]) -> bool:
         key = result_key(analysis, params)
     except OSError:
         return False
-    return result_store().path(analysis.name, key).exists()
+    return result_store().has(analysis.name, key)
 
 
 def time_left(elapsed: float, fraction: float) -> str:
