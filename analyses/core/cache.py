@@ -234,8 +234,9 @@ class CacheStore:
     def discard(self, analysis: str, key: str) -> None:
         with self._memory_lock:
             self._memory.pop(key, None)
-        self.path(analysis, key).unlink(missing_ok=True)
-        self._quietly(self.index.remove, [f"results/{analysis}/{key}.zip"])
+        rel = f"results/{analysis}/{key}.zip"
+        if not self._quietly(self.index.remove, [rel], self._delete):
+            self._delete(rel)
 
     def _remember(self, key: str, result: Result) -> None:
         with self._memory_lock:
@@ -377,7 +378,8 @@ class CacheStore:
             kept, dropped = self._index.recover(self.TEMP_STALE_S)
         except sqlite3.Error as exc:
             log.warning("cache index not recovered: %s", exc)
-        return {"temp_files": removed, "recovered": kept, "dropped": dropped}
+        locks = remove_stale(self.root / "locks")  # left by processes killed while computing
+        return {"temp_files": removed, "recovered": kept, "dropped": dropped, "locks": locks}
 
     def _temp_file(self) -> str:
         """A new temporary file under tmp/, named `<pid>.<random>.<host>.tmp` so a sweep can tell
@@ -448,9 +450,7 @@ class CacheStore:
             self._sweep_legacy()
         on_disk = {p.relative_to(self.root).as_posix() for folder in folders for p in folder.glob("*.zip")}
         gone = set(rows) | on_disk
-        for rel in gone:
-            self._delete(rel)
-        index.remove(gone)
+        index.remove(gone, self._delete)
         with self._memory_lock:
             self._memory.clear()
         return sum(1 for rel in gone if rel.startswith("results/"))
@@ -471,12 +471,14 @@ class CacheStore:
         try:
             with open(tmp, "wb") as handle:
                 handle.write(data)
+            indexed = self._quietly(self.index.begin, row)
             path.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self._quietly(self.index.add, [row])
+        if indexed:
+            self._quietly(self.index.done, row)
         self._quietly(self._evict_if_needed, row["path"])
         return path
 

@@ -42,8 +42,9 @@ CREATE TABLE IF NOT EXISTS entries (
     key TEXT NOT NULL,
     size INTEGER NOT NULL,
     last_used REAL NOT NULL,
-    writer TEXT,                  -- 'host:pid' while the file is being renamed into place, else NULL
+    writer TEXT,                  -- 'host:pid' while the file is being renamed into place or evicted
     pending_since REAL,
+    evicting INTEGER NOT NULL DEFAULT 0,  -- 1: the writer is deleting it (rather than writing it)
     computed_at TEXT,
     params TEXT,                  -- JSON
     metrics TEXT,                 -- JSON
@@ -273,36 +274,64 @@ class Index:
         return self._run(lambda c: c.execute("UPDATE entries SET last_used = ? WHERE path = ?",
                                              (when, path)).rowcount > 0, write=True)
 
-    def remove(self, paths: Iterable[str]) -> None:
-        paths = [(p,) for p in paths]
-        self._run(lambda c: c.executemany("DELETE FROM entries WHERE path = ?", paths), write=True)
-
     def evict(self, max_bytes: int, target_bytes: int, delete, keep: str | None = None) -> list[str]:
         """If the entries exceed `max_bytes`, remove least recently used ones down to `target_bytes`.
 
-        Runs in one write transaction, so concurrent evictions take turns and never remove more than
-        needed; `delete(path)` removes a file (one already gone is fine). Pending entries are skipped.
+        Two steps, so that a kill at any point loses nothing: the victims are marked (pending, with
+        this process as their evictor) in one transaction, their files deleted (`delete(path)`; one
+        already gone is fine), then their rows. A killed evictor's marks are settled by `recover`.
+        Concurrent evictions take turns on the first step and count each other's marked bytes as
+        gone, so together they never remove more than needed. Pending entries are never victims.
         """
-        def work(conn):
+        def choose(conn):
             total = conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM totals").fetchone()[0]
+            total -= conn.execute("SELECT COALESCE(SUM(size), 0) FROM entries "
+                                  "WHERE writer IS NOT NULL AND evicting = 1").fetchone()[0]
             if total <= max_bytes:
                 return []
-            removed: list[str] = []
-            while total > target_bytes:
-                batch = [row for row in conn.execute(  # rows deleted below drop out of the next batch
-                    "SELECT path, size FROM entries WHERE writer IS NULL ORDER BY last_used LIMIT 256") if row[0] != keep]
-                if not batch:
+            victims: list[str] = []
+            cursor = conn.execute("SELECT path, size FROM entries WHERE writer IS NULL ORDER BY last_used")
+            for path, size in cursor:
+                if total <= target_bytes:
                     break
-                for path, size in batch:
-                    if total <= target_bytes:
-                        break
-                    delete(path)
-                    conn.execute("DELETE FROM entries WHERE path = ?", (path,))
-                    removed.append(path)
+                if path != keep:
+                    victims.append(path)
                     total -= size
-            return removed
+            cursor.close()
+            me, now = writer_id(), time.time()
+            conn.executemany("UPDATE entries SET writer = ?, pending_since = ?, evicting = 1 WHERE path = ?",
+                             [(me, now, path) for path in victims])
+            return victims
 
-        return self._run(work, write=True)
+        return self._delete_marked(self._run(choose, write=True), delete)
+
+    def remove(self, paths: Iterable[str], delete) -> list[str]:
+        """Delete these entries' files and rows, in the same kill-safe two steps as `evict`."""
+        def mark(conn):
+            me, now = writer_id(), time.time()
+            found = [p for p in paths if conn.execute(
+                "UPDATE entries SET writer = ?, pending_since = ?, evicting = 1 WHERE path = ?", (me, now, p)).rowcount]
+            return found
+
+        paths = list(paths)
+        marked = set(self._run(mark, write=True))
+        for path in paths:  # files the index does not know (yet) go too
+            if path not in marked:
+                delete(path)
+        return self._delete_marked(sorted(marked), delete)
+
+    def _delete_marked(self, victims: list[str], delete) -> list[str]:
+        if not victims:
+            return []
+        deleted: list[str] = []
+        try:
+            for path in victims:
+                delete(path)
+                deleted.append(path)
+        finally:  # a file that could not be deleted stays marked until `recover` settles it
+            self._run(lambda c: c.executemany("DELETE FROM entries WHERE path = ? AND evicting = 1",
+                                              [(p,) for p in deleted]), write=True)
+        return deleted
 
     def recover(self, stale_seconds: float) -> tuple[int, int]:
         """Settle pending rows whose writer died (or that are older than `stale_seconds`): kept when
@@ -323,8 +352,8 @@ class Index:
                     conn.execute("DELETE FROM entries WHERE path = ?", (path,))
                     dropped += 1
                     continue
-                conn.execute("UPDATE entries SET writer = NULL, pending_since = NULL, size = ? WHERE path = ?",
-                             (size, path))
+                conn.execute("UPDATE entries SET writer = NULL, pending_since = NULL, evicting = 0, size = ? "
+                             "WHERE path = ?", (size, path))
                 kept += 1
             return kept, dropped
 
@@ -361,12 +390,12 @@ class Index:
 
 
 def _upsert(conn: sqlite3.Connection, rows: list[dict]) -> None:
-    names = COLUMNS + ("writer", "pending_since")
+    names = COLUMNS + ("writer", "pending_since", "evicting")
     updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "path")
     conn.executemany(
         f"INSERT INTO entries ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
         f"ON CONFLICT(path) DO UPDATE SET {updates}",
-        [tuple(row.get(n) for n in names) for row in rows])
+        [tuple(row.get(n, 0 if n == "evicting" else None) for n in names) for row in rows])
 
 
 def read_manifest(path: Path) -> dict:
