@@ -175,6 +175,8 @@ while True:  # write, read back and evict until killed
     key = f"{{who:04x}}{{i:060x}}"
     store.write("thing", key, Result(metrics={{"i": float(i)}}, arrays={{"a": np.random.default_rng(i).random(3000)}}))
     store.read("thing", key)
+    if i == 3:
+        open(sys.argv[2], "w").close()  # running: kill me now
     if i % 5 == 0:
         store.save_upload("u.csv", os.urandom(2000))
     if i % 7 == 0:
@@ -190,8 +192,14 @@ def test_kill_minus_nine_at_any_moment_loses_nothing_and_leaves_nothing(tmp_path
     script = KILLED.format(tests=str(TESTS), root=str(root))
     rng = random.Random(0)
     for round_ in range(4):
-        procs = [subprocess.Popen([sys.executable, "-c", script, str(round_ * 4 + w)]) for w in range(3)]
-        time.sleep(2.5 + rng.random())
+        markers = [tmp_path / f"running-{round_}-{w}" for w in range(3)]
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(round_ * 4 + w), str(markers[w])])
+                 for w in range(3)]
+        deadline = time.time() + 120
+        while not all(m.exists() for m in markers):  # a loaded machine may take seconds to start them
+            assert time.time() < deadline and all(p.poll() is None for p in procs)
+            time.sleep(0.05)
+        time.sleep(rng.random() * 1.5)
         for proc in procs:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

@@ -130,7 +130,7 @@ class CacheStore:
 
     TEMP_STALE_S = 300.0  # a temporary file this old belongs to a dead writer, whoever wrote it
     HYGIENE_EVERY_S = 60.0  # sweeps of temporary files and pending rows, at most this often per process
-    LOW_WATER = 0.9  # eviction frees down to this fraction of the cap, so it runs once per many writes
+    LOW_WATER = 0.99  # eviction frees down to this fraction of the cap, so it runs once per many writes
     MEMORY_TOUCH_EVERY_S = 10.0  # in-memory hits record their last use at most this often per key
 
     def __init__(self, root: str | Path | None = None, max_bytes: int | None = None, memory_items: int = 16):
@@ -305,18 +305,11 @@ class CacheStore:
     # -- listing -----------------------------------------------------------------------
     def run_records(self, analysis: str, stage: str | None = None) -> list[dict[str, Any]]:
         """An analysis' cached results (or one stage's), newest first: key, computed_at, last_used,
-        bytes, timings, and the parameters and metrics as dicts. One indexed query, no file opened."""
-        name = f"{analysis}.{stage}" if stage else analysis
-        records = []
-        for row in self.index.rows(name):
-            timings = json.loads(row["timings"]) if row["timings"] else {}
-            records.append({
-                "key": row["key"], "analysis": row["analysis"], "stage": row["stage"],
-                "computed_at": row["computed_at"], "last_used": row["last_used"], "bytes": row["size"],
-                "compute_seconds": timings.get("compute_seconds"), "timings": timings,
-                "params": json.loads(row["params"]) if row["params"] else {},
-                "metrics": json.loads(row["metrics"]) if row["metrics"] else {},
-            })
+        bytes, compute_seconds, timings, and the parameters and metrics as dicts. One indexed
+        query; no entry is opened."""
+        records = self.index.records(f"{analysis}.{stage}" if stage else analysis)
+        for record in records:
+            record["compute_seconds"] = record["timings"].get("compute_seconds")
         return records
 
     def runs(self, analysis: str, stage: str | None = None):
@@ -325,16 +318,12 @@ class CacheStore:
         import pandas as pd
 
         records = self.run_records(analysis, stage)
-        flat = [{"key": r["key"], "computed_at": r["computed_at"], "last_used": r["last_used"], "bytes": r["bytes"],
-                 "compute_seconds": r["compute_seconds"],
-                 **{f"params.{k}": v for k, v in r["params"].items()},
-                 **{f"metrics.{k}": v for k, v in r["metrics"].items()}} for r in records]
-        frame = pd.DataFrame(flat, columns=None if flat else
-                             ["key", "computed_at", "last_used", "bytes", "compute_seconds"])
-        if not frame.empty:
-            frame["computed_at"] = pd.to_datetime(frame["computed_at"], utc=True, errors="coerce")
-            frame["last_used"] = pd.to_datetime(frame["last_used"], unit="s", utc=True)
-        return frame
+        base = pd.DataFrame(records, columns=["key", "computed_at", "last_used", "bytes", "compute_seconds"])
+        base["computed_at"] = pd.to_datetime(base["computed_at"], utc=True, format="ISO8601", errors="coerce")
+        base["last_used"] = pd.to_datetime(base["last_used"], unit="s", utc=True)
+        params = pd.DataFrame([r["params"] for r in records], index=base.index).add_prefix("params.")
+        metrics = pd.DataFrame([r["metrics"] for r in records], index=base.index).add_prefix("metrics.")
+        return pd.concat([base, params, metrics], axis=1)
 
     # -- housekeeping -----------------------------------------------------------------
     def _evict_if_needed(self, keep: str | None = None) -> list[str]:

