@@ -130,7 +130,7 @@ class CacheStore:
 
     TEMP_STALE_S = 300.0  # a temporary file this old belongs to a dead writer, whoever wrote it
     HYGIENE_EVERY_S = 60.0  # sweeps of temporary files and pending rows, at most this often per process
-    LOW_WATER = 0.99  # eviction frees down to this fraction of the cap, so it runs once per many writes
+    LOW_WATER = 0.999  # eviction frees a little below the cap (2 MB of 2 GB), so it runs once per few writes
     MEMORY_TOUCH_EVERY_S = 10.0  # in-memory hits record their last use at most this often per key
 
     def __init__(self, root: str | Path | None = None, max_bytes: int | None = None, memory_items: int = 16):
@@ -295,7 +295,8 @@ class CacheStore:
             except CorruptEntry as exc:
                 problem = str(exc)
                 log.warning("corrupt cache entry, recomputing: %s", exc)
-            self.discard(analysis, key)
+            if problem is not None:
+                self.discard(analysis, key)
             result = compute()
             self.write(analysis, key, result)
             return Lookup(result, cache_hit=False, problem=problem)
