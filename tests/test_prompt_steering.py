@@ -64,7 +64,7 @@ def _write(tmp_path, name, text):
     ("repeat.csv", "id,dimension,question,options\nq1,d,A?,Yes|Yes\n", "repeats an option"),
     ("human.csv", "id,dimension,question,options,human:Chile\nq1,d,A?,Yes|No,0.5|0.3|0.2\n",
      "3 probabilities for 2 options"),
-    ("nan.csv", "id,dimension,question,options,human:Chile\nq1,d,A?,Yes|No,nan|1\n", "must be finite"),
+    ("nan.csv", "id,dimension,question,options,human:Chile\nq1,d,A?,Yes|No,nan|1\n", "country 'Chile': nan is not finite"),
     ("bad.json", "{not json", "not valid JSON"),
     ("shape.json", '{"items": 3}', "a list 'items'"),
     ("likert_human.json", '{"items": [{"id": "a", "dimension": "d", "question": "Q", "options": "likert", '
@@ -257,7 +257,7 @@ def test_identifiers_sharing_every_token_are_refused(tiny_gpt2):
 
 # -- the analysis -------------------------------------------------------------------------------------
 
-SMALL = {"n_items": 4, "n_countries": 3, "n_templates": 1, "n_placebos": 1, "n_permutations": 50,
+SMALL = {"n_items": 4, "countries": "United States, China, India", "n_templates": 1, "n_placebos": 1, "n_permutations": 50,
          "batch_size": 8}
 
 

@@ -8,10 +8,9 @@ Plotly or torch, so listing analyses and answering from the cache stays fast.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping, Sequence
@@ -42,6 +41,8 @@ class Context:
     # Set by the runner: where `cached` keeps sub-results, and under which analysis and code version.
     store: Any = None
     scope: str = ""
+    # The parameters as they enter cache keys (input files as content digests), for staged analyses.
+    key_params: Mapping[str, Any] | None = None
 
     def cached(self, kind: str, params: Mapping[str, Any], compute: Callable[[], "Result"],
                code: Sequence[ModuleType] | None = None) -> "Result":
@@ -149,31 +150,10 @@ def lazy(target: str) -> Callable:
 
 
 def _modules_digest(modules: Sequence[ModuleType]) -> str:
-    """Digest of the named modules' sources (asked once per cached part, so each file is read once
-    per version of it)."""
-    files = []
-    for module in sorted(modules, key=lambda m: m.__name__):
-        stat = Path(module.__file__).stat()
-        files.append((module.__name__, module.__file__, stat.st_mtime_ns, stat.st_size))
-    return _files_digest(tuple(files))
+    """Digest of the named modules' sources and of the in-tree modules they import."""
+    from .code_version import digest
 
-
-@lru_cache(maxsize=64)
-def _files_digest(files: tuple[tuple[str, str, int, int], ...]) -> str:
-    h = hashlib.sha256()
-    for name, path, _, _ in files:
-        h.update(name.encode())
-        h.update(Path(path).read_bytes())
-    return h.hexdigest()[:12]
-
-
-def _source_digest(package_dir: Path) -> str:
-    """Digest of the package's Python sources, except figure builders: restyling a plot changes no result."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in package_dir.rglob("*.py") if p.name != "figures.py"):
-        h.update(path.relative_to(package_dir).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:12]
+    return digest([Path(m.__file__) for m in modules])
 
 
 @dataclass(frozen=True)
@@ -187,7 +167,8 @@ class Analysis:
     figures: Callable[[Result, Mapping[str, Any]], dict]
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     summary: str = ""
-    # The package whose sources are hashed into the code version (defaults to the compute function's).
+    # The package whose sources start the code version (defaults to the compute function's); the in-tree
+    # modules they import are followed (see code_version.py).
     source_dir: Path | None = None
     # Figures for a partial result sent by `ctx.preview` while computing: (partial, params) -> {name: Figure}.
     preview: Callable[[Result, Mapping[str, Any]], dict] | None = None
@@ -203,7 +184,8 @@ class Analysis:
 
     @cached_property
     def code_version(self) -> str:
-        """Declared version plus a digest of the analysis sources: editing the code invalidates its cache."""
+        """Declared version plus a digest of the analysis' sources and the in-tree code they import
+        (figure builders and the backend excepted): editing any of it invalidates the analysis' cache."""
         if self.source_dir is not None:
             directory = Path(self.source_dir)
         elif hasattr(self.compute, "target_module"):
@@ -214,7 +196,9 @@ class Analysis:
             import inspect
 
             directory = Path(inspect.getfile(self.compute)).parent
-        return f"{self.version}+{_source_digest(directory)}"
+        from .code_version import digest, package_files
+
+        return f"{self.version}+{digest(package_files(directory), base=directory)}"
 
     def params(self, preset: str | None = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Validated parameters: defaults, then the preset, then explicit overrides."""

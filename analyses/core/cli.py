@@ -131,6 +131,106 @@ def cmd_cache(args) -> int:
     return 0
 
 
+def cmd_runs(args) -> int:
+    """Every cached run of an analysis as runs.csv; with --group-by, per-group statistics as groups.csv
+    (or groups.tex, a booktabs table)."""
+    from . import compare
+
+    analysis = registry.get(args.name)
+    conditions = analysis.spec.validate_some(analysis.spec.from_text(args.where)) if args.where else {}
+    table, params, metrics = compare.runs_table(compare.cached_runs(_store(args), analysis.name))
+    table = compare.where(table, conditions)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "runs.csv", index=False)
+    print(f"{len(table)} cached runs of {analysis.name} -> {out / 'runs.csv'}")
+    if args.group_by:
+        by = [name.strip() for name in args.group_by.split(",") if name.strip()]
+        groups = compare.group(table, by, metrics)
+        if args.format == "latex":
+            shown = [m for m in metrics if groups[f"{m}_mean"].notna().any()]
+            (out / "groups.tex").write_text(compare.latex_table(groups, by, shown))
+            print(f"{len(groups)} groups -> {out / 'groups.tex'}")
+        else:
+            groups.to_csv(out / "groups.csv", index=False)
+            print(f"{len(groups)} groups -> {out / 'groups.csv'}")
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    """The jobs of the dashboard(s) using this cache: list them, follow one, or cancel one."""
+    import time
+
+    from .jobs import JobStore
+
+    jobs = JobStore(_store(args).root)
+    if args.cancel or args.follow:
+        wanted = args.cancel or args.follow
+        matches = [j for j in jobs.list(limit=10_000) if j.id.startswith(wanted)]
+        if len(matches) != 1:
+            raise ParameterError(f"job {wanted!r}: {'no such job' if not matches else 'ambiguous prefix'}")
+        job = matches[0]
+        if args.cancel:
+            jobs.cancel(job.id)
+            print(f"{job.id[:12]}: cancel requested ({jobs.get(job.id).status})")
+            return 0
+        update, close = _progress_bar(args.quiet)
+        try:
+            while (job := jobs.get(job.id)).active:
+                if update:
+                    update(job.progress, job.message or job.status)
+                time.sleep(0.5)
+        finally:
+            close()
+        print(f"{job.id[:12]} {job.analysis}: {job.status} after {job.elapsed():.1f} s"
+              + (f" ({job.error})" if job.error else ""))
+        return 0 if job.status == "done" else 1
+    for job in jobs.list(limit=args.limit):
+        print(f"{job.id[:12]}  {job.analysis:<18} {job.status:<11} {100 * job.progress:5.1f}%  "
+              f"{job.elapsed():7.1f} s  {job.error or job.message}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    """A grid of settings through the cache (inline, a local pool or Dask); sweep.csv and a result.json per point."""
+    from . import sweep
+
+    spec = sweep.from_yaml(args.from_file) if args.from_file else {"grid": [], "points": [], "preset": None}
+    if spec.get("analysis") and spec["analysis"] != args.name:
+        raise ParameterError(f"the sweep file is for {spec['analysis']!r}, not {args.name!r}")
+    analysis = registry.get(args.name)
+    plan = sweep.build(analysis, args.preset or spec.get("preset") or "default", [*spec["grid"], *args.grid],
+                       spec["points"])
+    store = _store(args)
+    print(f"{len(plan.points)} points of {analysis.name} (preset {plan.preset}), executor {args.executor}",
+          file=sys.stderr)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(plan.points), unit="point", file=sys.stderr)
+
+    def progress(i: int, record: dict) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(record["status"] + (" (cache)" if record["cache_hit"] else ""))
+
+    try:
+        records = sweep.execute(plan, store.root, args.executor, args.scheduler, args.workers, args.device, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    csv = sweep.write_outputs(plan, records, args.out)
+    failed = [(i, r) for i, r in enumerate(records) if r["status"] != "done"]
+    cached = sum(1 for r in records if r["status"] == "done" and r["cache_hit"])
+    print(f"{analysis.name}: {len(records) - len(failed) - cached} computed, {cached} from cache, "
+          f"{len(failed)} failed -> {csv}")
+    for i, record in failed:
+        settings = ", ".join(f"{k}={v}" for k, v in record["overrides"].items())
+        print(f"  point {i} ({settings}): {record['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_serve(args) -> int:
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     if args.cache_dir:
@@ -172,6 +272,38 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--format", action="append", default=[],
                                  help="png, svg or pdf (repeatable or comma-separated; default all three)")
             command.add_argument("--style", default="ml-column", help="journal preset, e.g. ml-column, ml-full, acl-column")
+
+    runs = sub.add_parser("runs", help="list an analysis' cached runs; group them with exact statistics")
+    runs.add_argument("name", help="analysis name (see `labscope list`)")
+    runs.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                      help="keep runs with this parameter value (repeatable)")
+    runs.add_argument("--group-by", default="", metavar="K1,K2", help="parameters to group by (e.g. all but the seed)")
+    runs.add_argument("--format", choices=("csv", "latex"), default="csv", help="of the groups table")
+    runs.add_argument("--out", required=True, help="output directory")
+    runs.set_defaults(func=cmd_runs)
+
+    sweep = sub.add_parser("sweep", help="run a grid of settings through the cache, locally or on Dask")
+    sweep.add_argument("name", help="analysis name (see `labscope list`)")
+    sweep.add_argument("--preset", default=None, help="the base every point overrides (default: 'default')")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2|A..B",
+                       help="a swept parameter (repeatable; the points are the product)")
+    sweep.add_argument("--from", dest="from_file", metavar="SWEEP.yaml", help="grid and/or listed points from a file")
+    sweep.add_argument("--executor", choices=("inline", "processes", "dask"), default="inline")
+    sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       default=os.environ.get("LABSCOPE_DASK_SCHEDULER") or None,
+                       help="an existing Dask scheduler (default: a LocalCluster for the sweep)")
+    sweep.add_argument("--workers", type=int, default=None, help="local workers (default: LABSCOPE_WORKERS or 2)")
+    sweep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    sweep.add_argument("--out", required=True, help="output directory")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=cmd_sweep)
+
+    jobs = sub.add_parser("jobs", help="list, follow or cancel the dashboard's jobs (those using this cache)")
+    jobs.add_argument("--follow", metavar="ID", help="show one job's progress until it ends (an id prefix)")
+    jobs.add_argument("--cancel", metavar="ID", help="ask a job to stop (an id prefix)")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--quiet", action="store_true", help="no progress bar with --follow")
+    jobs.set_defaults(func=cmd_jobs)
 
     cache = sub.add_parser("cache", help="inspect or clear the result cache")
     cache.add_argument("action", choices=("info", "clear"),

@@ -149,6 +149,28 @@ class Bool(Param):
 
 
 @dataclass(frozen=True)
+class Text(Param):
+    """A short line of text (a comma-separated list of names, say): stripped, printable, bounded.
+
+    Meaning is the analysis' business; this only keeps control characters and unbounded input out.
+    """
+
+    default: Any = ""
+    max_length: int = 1000
+
+    def allowed(self) -> str:
+        return f"text of at most {self.max_length} printable characters"
+
+    def coerce(self, value: Any) -> str:
+        text = "" if value is None else str(value).strip()
+        if len(text) > self.max_length:
+            raise self.fail(text[:40] + "...", "too long:")
+        if any(not ch.isprintable() for ch in text):
+            raise self.fail(text[:40], "control characters in")
+        return text
+
+
+@dataclass(frozen=True)
 class InputFile(Param):
     """A file the analysis reads: an upload in the page, a path on the CLI.
 
@@ -303,6 +325,10 @@ class ParamSpec:
             if message:
                 raise ParameterError(message)
         return out
+
+    def validate_some(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Coerce only the given parameters (a filter over runs, not a complete set)."""
+        return {name: self[name].coerce(value) for name, value in values.items()}
 
     def from_text(self, pairs: Sequence[str]) -> dict[str, str]:
         """Parse CLI `key=value` pairs (validation happens in `validate`)."""

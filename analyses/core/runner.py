@@ -111,7 +111,7 @@ def run(
     key_params = analysis.spec.key_params(values)  # hashes input files once: reused for key and provenance
     key = cache_key(analysis.name, analysis.code_version, key_params)
     ctx = Context(device=device, on_progress=on_progress, on_preview=on_preview, cancel_event=cancel_event or threading.Event(),
-                  store=store, scope=f"{analysis.name}@{analysis.code_version}")
+                  store=store, scope=f"{analysis.name}@{analysis.code_version}", key_params=key_params)
     compute_values = analysis.spec.compute_params(values)
 
     def compute() -> Result:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses.core import Analysis, Bool, Choice, Float, Int, InputFile, ModelId, ParamSpec, lazy
+from analyses.core import Analysis, Bool, Choice, Float, Int, InputFile, ModelId, ParamSpec, Text, lazy
 
+from .formats import DEFAULT_COUNTRIES
 from .models import PACKAGED
 
 
@@ -51,10 +52,11 @@ SPEC = ParamSpec(
         Bool("likert_4", False, label="Likert: 4 points"),
         Bool("likert_5", True, label="Likert: 5 points (4 + neutral)"),
         Bool("likert_6", False, label="Likert: 6 points"),
-        Int("n_countries", 4, min=0, max=10, label="Country personas",
-            help="The first of United States, China, India, Nigeria, Brazil, Germany, Japan, Egypt, Mexico, "
-                 "Indonesia; with human data (answer distributions or dimension scores) in the questionnaire, its "
-                 "countries instead."),
+        Text("countries", "", max_length=2000, label="Country personas",
+             help="Comma-separated country names, e.g. 'Brazil, France'. Empty: every country with human data in "
+                  f"the questionnaire (answers or dimension scores), else {', '.join(DEFAULT_COUNTRIES)}. 'none': no "
+                  "country personas. No cap: each country adds prompts (the count and a time estimate are shown "
+                  "before Run)."),
         Int("n_templates", 2, min=1, max=3, label="Persona wordings", help="Country persona templates per country."),
         Int("n_placebos", 2, min=0, max=3, label="Placebo personas",
             help="Personas with no cultural content (a gardener, ...), as controls."),
@@ -67,6 +69,11 @@ SPEC = ParamSpec(
                   "difference between each country's persona prompts and the no-persona prompts."),
         Int("steer_layer", -1, min=-1, max=200, label="Steering layer", help="-1: the middle layer."),
         Float("steer_alpha", 1.0, min=0.0, max=16.0, step=0.5, label="Steering strength α"),
+        Choice("cluster_method", "kmeans_silhouette", choices=("kmeans_silhouette", "ward"),
+               label="Extrapolability clustering",
+               help="kmeans_silhouette: the paper's (standardised scores, KMeans seed 42, k by silhouette over "
+                    "2..10, median ARI of every subset of 1..D-1 dimensions against all D). ward: labscope's "
+                    "earlier Ward clustering into min(3, n-1) groups over half-splits of the dimensions."),
         Int("batch_size", 32, min=1, max=128, label="Batch size",
             help="Prompts per forward pass; the prompts of a pass share their common prefixes."),
         Int("seed", 0, min=0, max=10_000, help="Seeds the random option orders and the permutation tests."),
@@ -85,17 +92,20 @@ ANALYSIS = Analysis(
             "Evaluating Cultural Alignment in LLMs. FAccT.",
             "Dominguez-Olmedo, Hardt, Mendler-Dünner (2024). Questioning the Survey Responses of Large "
             "Language Models. NeurIPS."),
-    version="1",
+    version="2",
     spec=SPEC,
     compute=lazy("analyses.prompt_steering.compute:compute"),
     figures=lazy("analyses.prompt_steering.figures:build_figures"),
     preview=lazy("analyses.prompt_steering.figures:preview_figures"),
     presets={
-        "smoke": {"n_items": 6, "n_countries": 3, "n_templates": 1, "n_placebos": 1, "n_permutations": 200},
+        "smoke": {"n_items": 6, "countries": "United States, China, India", "n_templates": 1, "n_placebos": 1,
+                  "n_permutations": 200},
         "default": {},
-        "paper_design": {"n_items": 42, "response_text": True, "n_countries": 5},
+        "paper_design": {"n_items": 42, "response_text": True,
+                         "countries": "United States, China, India, Nigeria, Brazil"},
         "all_formats": {"n_items": 12, "permutations": 2, "response_text": True, "likert_4": True,
-                        "likert_6": True, "n_countries": 3, "n_templates": 1, "n_placebos": 1},
+                        "likert_6": True, "countries": "United States, China, India", "n_templates": 1,
+                        "n_placebos": 1},
     },
     summary="Asks a causal LM the same survey items under many presentation formats (labels, option order, "
             "answer by identifier or by text, Likert size) and personas (none, countries in several "

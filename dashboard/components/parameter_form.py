@@ -15,7 +15,7 @@ import streamlit as st
 
 import os
 
-from analyses.core import Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError
+from analyses.core import Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, Text
 from dashboard.backend import result_store
 
 
@@ -113,6 +113,8 @@ def _widget(analysis: Analysis, p) -> Any:
         return path
     if isinstance(p, ModelId):
         return st.text_input(**common)
+    if isinstance(p, Text):
+        return st.text_input(max_chars=p.max_length, **common)
     if isinstance(p, CallableRef):
         allowed = custom_code_allowed()
         help_text = (p.help or "") + ("" if allowed else f" Off on this server: start it with {CUSTOM_CODE_ENV}=1.")
