@@ -338,3 +338,25 @@ def test_threads_share_one_store_safely(store):
         thread.join()
     assert not errors
     assert _consistent(store.root)["entries"] == 80
+
+
+def test_cli_cache_info_and_clear_report_uploads_and_temp_files(store, capsys):
+    import json
+    import socket
+
+    from analyses.core.cli import main
+
+    store.write("thing", "a" * 64, _result(1))
+    store.write("thing.cell", "b" * 64, _result(2))  # a stage of the same analysis
+    store.save_upload("data.csv", b"x\n1\n")
+    (store.root / "tmp").mkdir(exist_ok=True)
+    (store.root / "tmp" / f"{os.getpid()}.zz.{socket.gethostname()}.tmp").write_bytes(b"12345")  # a live writer's
+    assert main(["--cache-dir", str(store.root), "cache", "info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["entries"] == 2 and set(info["analyses"]) == {"thing", "thing.cell"}
+    assert info["uploads"] == {"files": 1, "bytes": 4} and info["temp_files"] == {"files": 1, "bytes": 5}
+    assert main(["--cache-dir", str(store.root), "cache", "clear", "--analysis", "thing"]) == 0
+    assert "removed 2 entries of thing" in capsys.readouterr().out  # its stages' entries too
+    assert main(["--cache-dir", str(store.root), "cache", "clear"]) == 0
+    assert "removed 0 entries, 1 uploads" in capsys.readouterr().out
+    assert CacheStore(store.root).info()["uploads"]["files"] == 0
