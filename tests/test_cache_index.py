@@ -360,3 +360,19 @@ def test_cli_cache_info_and_clear_report_uploads_and_temp_files(store, capsys):
     assert main(["--cache-dir", str(store.root), "cache", "clear"]) == 0
     assert "removed 0 entries, 1 uploads" in capsys.readouterr().out
     assert CacheStore(store.root).info()["uploads"]["files"] == 0
+
+
+def test_a_cache_from_before_the_index_is_indexed_and_tidied_on_first_start(store):
+    for i in range(3):
+        store.write("thing", f"{i:064x}", _result(i))
+    store.index.close()
+    for suffix in ("", "-wal", "-shm"):  # as an older labscope left it: no index ...
+        Path(f"{store.root / 'index.sqlite'}{suffix}").unlink(missing_ok=True)
+    old_tmp = store.root / "results" / "thing" / ".0000000000000000-abc.tmp"  # ... a killed writer's file
+    old_tmp.write_bytes(b"half an entry")
+    os.utime(old_tmp, (time.time() - 3600, time.time() - 3600))
+    (store.root / "locks").mkdir(exist_ok=True)
+    for i in range(5):  # ... and one lock file per key ever computed
+        (store.root / "locks" / f"{i:064x}.lock").touch()
+    assert _consistent(store.root)["entries"] == 3
+    assert not old_tmp.exists()
