@@ -24,8 +24,6 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from filelock import FileLock
-
 log = logging.getLogger(__name__)
 
 SCHEMA = 1
@@ -215,6 +213,8 @@ class Index:
 
         One process rebuilds while the others wait on `index.lock` and then use its work.
         """
+        from filelock import FileLock  # only needed here: keeps a cache hit's start-up lean
+
         with self._lock, FileLock(str(self.root / "index.lock")):
             if only_if_needed or corrupt_inode is not None:
                 try:
