@@ -56,13 +56,22 @@ class Context:
         """
         if self.store is None:
             return compute()
+        name, key = self._part_key(kind, params, code)
+        return self.store.get_or_compute(name, key, compute).result
+
+    def lookup(self, kind: str, params: Mapping[str, Any], code: Sequence[ModuleType] | None = None) -> "Result | None":
+        """The sub-result `cached` would return if it is stored, else None: never computes or waits."""
+        if self.store is None:
+            return None
+        return self.store.lookup(*self._part_key(kind, params, code))
+
+    def _part_key(self, kind: str, params: Mapping[str, Any], code: Sequence[ModuleType] | None) -> tuple[str, str]:
         from .cache import cache_key
 
         analysis = self.scope.split("@")[0]
         scope = self.scope if code is None else f"{analysis}@{_modules_digest(code)}"
         name = f"{analysis}.{kind}"
-        key = cache_key(name, scope, {"kind": kind, "params": dict(params)})  # plain JSON values only
-        return self.store.get_or_compute(name, key, compute).result
+        return name, cache_key(name, scope, {"kind": kind, "params": dict(params)})  # plain JSON values only
 
     def report(self, fraction: float, message: str = "") -> None:
         if self.cancel_event.is_set():

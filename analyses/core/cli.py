@@ -124,7 +124,14 @@ def cmd_params(args) -> int:
 def cmd_cache(args) -> int:
     store = _store(args)
     if args.action == "clear":
-        print(f"removed {store.clear(args.analysis)} entries from {store.root}")
+        before = store.info()
+        removed = store.clear(args.analysis)
+        if args.analysis:
+            print(f"removed {removed} entries of {args.analysis} from {store.root}")
+        else:
+            temps = before["temp_files"]["files"] - store.info()["temp_files"]["files"]
+            print(f"removed {removed} entries, {before['uploads']['files']} uploads and {temps} temporary files "
+                  f"from {store.root}")
     else:
         print(json.dumps(store.info(), indent=2))
     return 0
@@ -350,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.set_defaults(func=cmd_jobs)
 
     cache = sub.add_parser("cache", help="inspect or clear the result cache")
-    cache.add_argument("action", choices=("info", "clear"))
+    cache.add_argument("action", choices=("info", "clear"),
+                       help="info: entries and bytes per analysis, uploads, temporary files, the cap (JSON); "
+                            "clear: remove entries, uploads and temporary files of dead writers")
     cache.add_argument("--analysis", help="clear only this analysis' entries")
     cache.set_defaults(func=cmd_cache)
     return parser

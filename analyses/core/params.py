@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from . import digests
+
 
 class ParameterError(ValueError):
     """A parameter value was rejected; the message names the parameter and what is allowed."""
@@ -415,11 +417,7 @@ class CallableRef(Param):
 
 
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    return digests.file_digest(path, chunk)  # memoised by the file's identity: a rerun rehashes nothing
 
 
 def model_dir_digest(path: str | Path) -> str:

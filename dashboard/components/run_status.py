@@ -21,7 +21,7 @@ def _is_cached(analysis: Analysis, params: Mapping[str, Any]) -> bool:
         key = result_key(analysis, params)
     except (OSError, ValueError):
         return False
-    return result_store().path(analysis.name, key).exists()
+    return result_store().has(analysis.name, key)
 
 
 def show_error(analysis: Analysis, exc: Exception) -> None:
