@@ -9,8 +9,8 @@ from conftest import SCREENSHOTS
 pytestmark = pytest.mark.browser
 
 
-def test_tiny_model_run_inspector_and_an_added_format(server, browser, tmp_path):
-    model = tiny.build(tmp_path / "tiny", "llama", chat=True)
+def test_tiny_model_run_inspector_and_an_added_format(server, browser, served_data):
+    model = tiny.build(served_data / "tiny", "llama", chat=True)  # a server path the dashboard may read
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)

@@ -12,7 +12,7 @@ PAGE = str(Path(__file__).parents[1] / "dashboard" / "views" / "eye_tracking.py"
 RACCOONS = SHARED / "data" / "eyetracking" / "pymovements" / "raccoons.asc"
 
 
-pytestmark = pytest.mark.usefixtures("fresh_streamlit")
+pytestmark = pytest.mark.usefixtures("fresh_streamlit", "data_roots")
 
 
 def charts(at):

@@ -19,7 +19,7 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def offline_and_threads_restored(fresh_streamlit, monkeypatch):
+def offline_and_threads_restored(fresh_streamlit, data_roots, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     threads = torch.get_num_threads()
     yield

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping, Sequence
 
+from .errors import InputError
 from .params import ParamSpec
 
 
@@ -55,13 +56,22 @@ class Context:
         """
         if self.store is None:
             return compute()
+        name, key = self._part_key(kind, params, code)
+        return self.store.get_or_compute(name, key, compute).result
+
+    def lookup(self, kind: str, params: Mapping[str, Any], code: Sequence[ModuleType] | None = None) -> "Result | None":
+        """The sub-result `cached` would return if it is stored, else None: never computes or waits."""
+        if self.store is None:
+            return None
+        return self.store.lookup(*self._part_key(kind, params, code))
+
+    def _part_key(self, kind: str, params: Mapping[str, Any], code: Sequence[ModuleType] | None) -> tuple[str, str]:
         from .cache import cache_key
 
         analysis = self.scope.split("@")[0]
         scope = self.scope if code is None else f"{analysis}@{_modules_digest(code)}"
         name = f"{analysis}.{kind}"
-        key = cache_key(name, scope, {"kind": kind, "params": dict(params)})  # plain JSON values only
-        return self.store.get_or_compute(name, key, compute).result
+        return name, cache_key(name, scope, {"kind": kind, "params": dict(params)})  # plain JSON values only
 
     def report(self, fraction: float, message: str = "") -> None:
         if self.cancel_event.is_set():
@@ -102,7 +112,7 @@ class Context:
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
+            raise InputError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
         return self.device
@@ -191,12 +201,14 @@ class Analysis:
 
         return f"{self.version}+{digest(package_files(directory), base=directory)}"
 
-    def params(self, preset: str | None = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Validated parameters: defaults, then the preset, then explicit overrides."""
+    def params(self, preset: str | None = "default", overrides: Mapping[str, Any] | None = None,
+               policy: Any = None) -> dict[str, Any]:
+        """Validated parameters: defaults, then the preset, then explicit overrides (under the
+        dashboard's `policy`, if given: see `ParamSpec.validate`)."""
         if preset is not None and preset not in self.presets:
             from .params import ParameterError
 
             raise ParameterError(f"unknown preset {preset!r} for {self.name}; known: {', '.join(self.presets)}")
         merged = dict(self.presets.get(preset, {}) if preset else {})
         merged.update(overrides or {})
-        return self.spec.validate(merged)
+        return self.spec.validate(merged, policy=policy)

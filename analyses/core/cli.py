@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
+import secrets
+import socket
 import sys
 from pathlib import Path
 
 from . import registry
 from .analysis import Cancelled
 from .cache import CacheStore
+from .errors import InputError
 from .params import ParameterError
+
+TOKEN_ENV = "LABSCOPE_TOKEN"
 
 
 def _store(args) -> CacheStore:
@@ -62,7 +68,7 @@ def cmd_run(args) -> int:
     table_files = _write_tables(outcome, out)
     record = {
         "analysis": outcome.analysis.name,
-        "params": outcome.params,
+        "params": outcome.public_params(),
         "metrics": outcome.result.metrics,
         "tables": table_files,
         "provenance": outcome.provenance(),
@@ -118,10 +124,43 @@ def cmd_params(args) -> int:
 def cmd_cache(args) -> int:
     store = _store(args)
     if args.action == "clear":
-        print(f"removed {store.clear(args.analysis)} entries from {store.root}")
+        before = store.info()
+        removed = store.clear(args.analysis)
+        if args.analysis:
+            print(f"removed {removed} entries of {args.analysis} from {store.root}")
+        else:
+            temps = before["temp_files"]["files"] - store.info()["temp_files"]["files"]
+            print(f"removed {removed} entries, {before['uploads']['files']} uploads and {temps} temporary files "
+                  f"from {store.root}")
     else:
         print(json.dumps(store.info(), indent=2))
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether serving on `host` is reachable only from this machine: localhost or a 127.x/::1
+    address (or a name that resolves only to those). 0.0.0.0, :: and real addresses are not."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def serve_command(app: Path, port: int, host: str) -> list[str]:
+    """The Streamlit command line: security settings travel as flags (a config file is read only
+    from the folder Streamlit starts in). No tracebacks in the browser; XSRF and CORS checks on."""
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",
+            "--server.enableXsrfProtection", "true", "--server.enableCORS", "true", "--server.maxUploadSize", "200"]
 
 
 def cmd_runs(args) -> int:
@@ -228,10 +267,26 @@ def cmd_serve(args) -> int:
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     if args.cache_dir:
         os.environ["LABSCOPE_CACHE_DIR"] = str(Path(args.cache_dir).resolve())
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-               "--server.address", args.host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--client.toolbarMode", "viewer"]
-    os.execv(sys.executable, command)
+    shown_host = "localhost" if is_loopback(args.host) else (args.host if args.host not in ("0.0.0.0", "::") else
+                                                             socket.gethostname())
+    url = f"http://{shown_host}:{args.port}/"
+    if args.no_token:
+        os.environ.pop(TOKEN_ENV, None)
+        if not is_loopback(args.host):
+            print(f"labscope: WARNING: serving on {args.host} without a token (--no-token): anyone who can reach "
+                  f"port {args.port} can use the dashboard and make this server compute", file=sys.stderr)
+        print(f"labscope: open {url}", file=sys.stderr)
+    elif os.environ.get(TOKEN_ENV) or not is_loopback(args.host):
+        if not os.environ.get(TOKEN_ENV):
+            os.environ[TOKEN_ENV] = secrets.token_urlsafe(24)
+            print(f"labscope: access token: {os.environ[TOKEN_ENV]}", file=sys.stderr)
+            print(f"labscope: open {url}?token={os.environ[TOKEN_ENV]}", file=sys.stderr)
+        else:
+            print(f"labscope: open {url}?token=<the token in ${TOKEN_ENV}>", file=sys.stderr)
+    else:
+        print(f"labscope: open {url}", file=sys.stderr)
+    sys.stderr.flush()
+    os.execv(sys.executable, serve_command(app, args.port, args.host))
     return 0  # not reached
 
 
@@ -242,7 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="start the dashboard")
     serve.add_argument("--port", type=int, default=8501)
-    serve.add_argument("--host", default="localhost")
+    serve.add_argument("--host", default="localhost",
+                       help="address to listen on; anything but localhost/127.x/::1 requires an access token")
+    serve.add_argument("--no-token", action="store_true",
+                       help="serve without an access token even off localhost (anyone who can connect may use it)")
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("list", help="list analyses and their papers").set_defaults(func=cmd_list)
@@ -299,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.set_defaults(func=cmd_jobs)
 
     cache = sub.add_parser("cache", help="inspect or clear the result cache")
-    cache.add_argument("action", choices=("info", "clear"))
+    cache.add_argument("action", choices=("info", "clear"),
+                       help="info: entries and bytes per analysis, uploads, temporary files, the cap (JSON); "
+                            "clear: remove entries, uploads and temporary files of dead writers")
     cache.add_argument("--analysis", help="clear only this analysis' entries")
     cache.set_defaults(func=cmd_cache)
     return parser
@@ -315,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as exc:
         print(f"labscope: error: {exc}", file=sys.stderr)
         return 2
+    except InputError as exc:  # the user's file, row or value: the message says which and what
+        print(f"labscope: error: {exc}", file=sys.stderr)
+        return 1
     except (Cancelled, KeyboardInterrupt):
         print("labscope: cancelled; nothing was cached", file=sys.stderr)
         return 130
@@ -325,6 +388,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (ValueError, ArithmeticError, OSError, RuntimeError) as exc:  # bad data, divergence, no GPU...
         print(f"labscope: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: no raw traceback on the terminal, the full one in the log
+        from . import errorlog
+
+        reference, path = errorlog.record(exc, f"labscope {args.command}", echo=False)
+        where = f"the traceback is in {path}" if path else "the traceback could not be written to a log"
+        print(f"labscope: internal error ({type(exc).__name__}, reference {reference}); {where}", file=sys.stderr)
         return 1
 
 

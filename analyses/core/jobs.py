@@ -273,10 +273,12 @@ def _run_job(jobs: "JobStore", job: "Job", cancel: threading.Event, on_progress,
 
 
 def _user_message(exc: Exception) -> str:
-    """Errors an analysis raises on purpose (divergence, no GPU) keep their text; anything else is internal."""
-    if isinstance(exc, (ValueError, ArithmeticError, RuntimeError, OSError)):
-        return str(exc)
-    return "internal error; the details are in the server log"
+    """Anything but bad input (InputError, ParameterError: divergence and no GPU are kinds of it) is internal:
+    its text may hold server paths, and the jobs list is every session's. The traceback goes to the log."""
+    from . import errorlog
+
+    reference, _ = errorlog.record(exc, "job", echo=False)  # log.exception above already wrote it to the server log
+    return f"internal error (reference {reference}); the details are in the server log"
 
 
 def preview_store(cache_root: str | Path):
@@ -413,7 +415,7 @@ def differing_from_preset(analysis, job: Job) -> dict[str, Any]:
         base = analysis.params(job.preset or "default")
     except ValueError:
         base = analysis.params("default")
-    return {k: v for k, v in job.params.items() if k in base and base[k] != v}
+    return {k: analysis.spec[k].public(v) for k, v in job.params.items() if k in base and base[k] != v}  # file names, not paths
 
 
 def view_link(analysis, job: Job) -> str:

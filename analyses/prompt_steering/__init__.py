@@ -32,7 +32,7 @@ SPEC = ParamSpec(
                 help=f"A Hugging Face causal LM id (from the local Hugging Face cache when offline) or a local "
                      f"model directory. '{PACKAGED}': the packaged Gemma 3 270M, converted once (~3 min) "
                      "into the labscope cache."),
-        Bool("trust_remote_code", False, label="Trust remote code",
+        Bool("trust_remote_code", False, label="Trust remote code", runs_code=True,
              help="Let transformers run code shipped with the model. Off: only built-in architectures load."),
         InputFile("questionnaire", None, suffixes=(".json", ".csv"), label="Questionnaire",
                   help="JSON or CSV items (see the docs for the schema), or a GlobalOpinionQA CSV. Empty: the "

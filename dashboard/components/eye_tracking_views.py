@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from analyses.core import Outcome
-from analyses.core.params import canonical_json
+from analyses.core.params import canonical_json, upload_id
 from analyses.eye_tracking.figures import POOLED
 from analyses.eye_tracking.fixations import real_condition
 from analyses.eye_tracking.tables import ROLES, guess_mapping, read_table
@@ -136,10 +136,11 @@ def _use_mapping(source: str, mapping: dict) -> None:
     out = pd.DataFrame({role: table[col] for role, col in mapping.items()})
     name = source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     path = result_store().save_upload(f"{name}-mapped.csv", out.to_csv(index=False).encode())
-    st.session_state["eye_tracking.data_path"] = str(path)
+    reference = upload_id(path) or str(path)  # by content id: the page never shows the server's uploads folder
+    st.session_state["eye_tracking.data_path"] = reference
     st.session_state["eye_tracking.data_format"] = "samples" if "time" in mapping and "duration" not in mapping \
         else "fixations"
-    st.session_state["_eye_tracking.mapped"] = str(path)
+    st.session_state["_eye_tracking.mapped"] = reference
 
 
 def column_mapping() -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import streamlit as st
 
-import os
-
 from analyses.core import Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, Text
+from analyses.core.params import upload_id
+from analyses.core.policy import CUSTOM_CODE_ENV, ServerPolicy, code_params
 from dashboard.backend import result_store
 
 
@@ -34,21 +34,25 @@ def _values_key(analysis: Analysis) -> str:
     return f"_values.{analysis.name}"
 
 
-CUSTOM_CODE_ENV = "LABSCOPE_ALLOW_CUSTOM_CODE"
+def server_policy() -> ServerPolicy:
+    """What browser users may ask of this server (its owner's environment): confined server paths,
+    and no code run from a form or link unless LABSCOPE_ALLOW_CUSTOM_CODE=1."""
+    return ServerPolicy.from_env()
 
 
 def custom_code_allowed() -> bool:
-    """Whether browser users may make this server import code by name (its owner's choice)."""
-    return os.environ.get(CUSTOM_CODE_ENV, "") == "1"
+    """Whether browser users may make this server run code (its owner's choice)."""
+    return server_policy().allow_custom_code
 
 
-def _check_custom_code(analysis: Analysis, values: dict[str, Any]) -> None:
-    if custom_code_allowed():
-        return
-    for p in analysis.spec:
-        if isinstance(p, CallableRef) and values.get(p.name):
-            raise ParameterError(f"parameter '{p.name}': importing code by name is off on this server; "
-                                 f"start it with {CUSTOM_CODE_ENV}=1 to allow it, or use the CLI")
+def validated(analysis: Analysis, preset: str | None, raw: dict[str, Any]) -> dict[str, Any]:
+    """A form's or link's values validated under the server's policy (paths confined, code gated)."""
+    return analysis.params(preset, raw, policy=server_policy())
+
+
+def runs_code(analysis: Analysis, values: dict[str, Any]) -> list[str]:
+    """The parameters whose values would run code: a link shows them but never runs them by itself."""
+    return code_params(analysis.spec, values)
 
 
 def _from_link(analysis: Analysis) -> tuple[str, dict[str, Any]] | None:
@@ -58,9 +62,7 @@ def _from_link(analysis: Analysis) -> tuple[str, dict[str, Any]] | None:
         return None
     preset = query.pop("preset", "default")
     try:
-        values = analysis.params(preset, query)
-        _check_custom_code(analysis, values)
-        return preset, values
+        return preset, validated(analysis, preset, query)
     except ParameterError as exc:
         st.warning(f"The link's parameters were ignored: {exc}")
         return None
@@ -71,7 +73,7 @@ def _load(analysis: Analysis, values: dict[str, Any]) -> None:
     for p in analysis.spec:
         key = _key(analysis, p.name)
         if isinstance(p, InputFile):
-            st.session_state[key] = values[p.name] or ""
+            st.session_state[key] = p.to_text(values[p.name])  # an upload by its content id, not its server path
         else:
             st.session_state[key] = values[p.name]
 
@@ -94,6 +96,9 @@ def _log_options(p: Float, current: float) -> list[float]:
 def _widget(analysis: Analysis, p) -> Any:
     key = _key(analysis, p.name)
     common = dict(label=p.title, key=key, help=p.help or None)
+    if p.runs_code and not custom_code_allowed():  # shown, but off: the server's owner decides
+        common.update(disabled=True, help=f"{p.help} Off on this server: its owner can start it with "
+                                          f"{CUSTOM_CODE_ENV}=1.".strip())
     if isinstance(p, Choice):
         return st.selectbox(options=p.choices, **common)
     if isinstance(p, Bool):
@@ -108,17 +113,16 @@ def _widget(analysis: Analysis, p) -> Any:
         upload = st.file_uploader(p.title, type=[s.lstrip(".") for s in p.suffixes] or None,
                                   key=f"{key}.upload", help=p.help or None)
         path = st.text_input("...or a path on the server", key=key)
-        if upload is not None:
-            return str(result_store().save_upload(upload.name, upload.getvalue()))
+        if upload is not None:  # by content id: the link and the form never show the server's uploads folder
+            stored = result_store().save_upload(upload.name, upload.getvalue())
+            return upload_id(stored) or str(stored)
         return path
     if isinstance(p, ModelId):
         return st.text_input(**common)
     if isinstance(p, Text):
         return st.text_input(max_chars=p.max_length, **common)
     if isinstance(p, CallableRef):
-        allowed = custom_code_allowed()
-        help_text = (p.help or "") + ("" if allowed else f" Off on this server: start it with {CUSTOM_CODE_ENV}=1.")
-        return st.text_input(label=p.title, key=key, help=help_text, disabled=not allowed)
+        return st.text_input(**common)
     raise TypeError(f"no widget for {type(p).__name__}")
 
 
@@ -135,7 +139,8 @@ def render(analysis: Analysis) -> FormState:
         _load(analysis, values)
     else:  # widgets' state is dropped when the user visits another page: restore it
         for name, value in st.session_state[_values_key(analysis)].items():
-            st.session_state.setdefault(_key(analysis, name), value if value is not None else "")
+            p = analysis.spec[name]
+            st.session_state.setdefault(_key(analysis, name), p.to_text(value) if isinstance(p, InputFile) else value)
         st.session_state.setdefault(preset_key, "default")
 
     sidebar = st.sidebar
@@ -148,8 +153,7 @@ def render(analysis: Analysis) -> FormState:
     values = st.session_state[_values_key(analysis)]
     if submitted:
         try:
-            values = analysis.spec.validate(raw)
-            _check_custom_code(analysis, values)
+            values = validated(analysis, None, raw)
         except ParameterError as exc:
             sidebar.error(str(exc))
             return FormState(values, st.session_state[preset_key], None)
