@@ -269,8 +269,10 @@ def test_cli_run_on_s3_computes_in_one_process_and_reads_back_in_another(s3_serv
     url = f"s3://{BUCKET}/{uuid.uuid4().hex}/cache"
     outputs = []
     for machine in ("a", "b"):
-        env = {**os.environ, "LABSCOPE_CACHE_DIR": url, "LABSCOPE_CACHE_STATE_DIR": str(tmp_path / machine)}
-        done = subprocess.run([sys.executable, "-m", "analyses.core.cli", "run", "loss_landscape", "--preset", "smoke",
+        env = {**os.environ, "LABSCOPE_CACHE_DIR": url, "LABSCOPE_CACHE_STATE_DIR": str(tmp_path / machine),
+               "LABSCOPE_ANALYSES": "toy=toy:ANALYSIS",
+               "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+        done = subprocess.run([sys.executable, "-m", "analyses.core.cli", "run", "toy", "--preset", "smoke",
                                "--out", str(tmp_path / f"out-{machine}")], env=env, capture_output=True, text=True,
                               timeout=300)
         assert done.returncode == 0, done.stderr
@@ -279,4 +281,27 @@ def test_cli_run_on_s3_computes_in_one_process_and_reads_back_in_another(s3_serv
     objects = s3_server.list_objects_v2(Bucket=BUCKET, Prefix=url.split("/", 3)[3] + "/results/")["Contents"]
     assert any(o["Key"].endswith(".zip") for o in objects)
     first, second = (json.loads((tmp_path / f"out-{m}" / "result.json").read_text()) for m in ("a", "b"))
+    assert first["metrics"] == {"total": 3.0}  # n=3: 0 + 1 + 2
     assert second["metrics"] == first["metrics"] and second["provenance"]["cache_hit"] is True
+
+
+def test_a_dask_sweep_fills_the_bucket_and_another_machine_finds_every_point(s3_server, tmp_path, monkeypatch):
+    """Workers get the URL (never the local state folder) and write into the shared cache."""
+    pytest.importorskip("distributed")
+    from analyses.core import registry, sweep
+
+    monkeypatch.setenv("LABSCOPE_ANALYSES", "toy=toy:ANALYSIS")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("LABSCOPE_CACHE_STATE_DIR", str(tmp_path / "laptop"))
+    registry.all_analyses.cache_clear()
+    try:
+        url = f"s3://{BUCKET}/{uuid.uuid4().hex}/cache"
+        plan = sweep.build(toy.ANALYSIS, "smoke", ["n=2..4"])
+        records = sweep.execute(plan, CacheStore(url).location, "dask", workers=2)
+        assert [r["status"] for r in records] == ["done"] * 3 and not any(r["cache_hit"] for r in records)
+        monkeypatch.setenv("LABSCOPE_CACHE_STATE_DIR", str(tmp_path / "cluster-node"))
+        again = sweep.execute(plan, url, "inline")
+        assert all(r["cache_hit"] for r in again)
+        assert [r["metrics"]["total"] for r in again] == [1.0, 3.0, 6.0]  # sums of 0..n-1
+    finally:
+        registry.all_analyses.cache_clear()

@@ -12,6 +12,9 @@ makes concurrent requests for the same key compute once.
 metadata, so eviction (least recently used first, under a size cap that uploads count toward),
 `info` and listing runs never scan the folder. The entries remain the truth: a lost or corrupt
 index is rebuilt from them.
+
+The location may also be an fsspec URL (`s3://bucket/prefix`, `file://…`, `memory://…`): then
+`CacheStore(url)` is a `remote_cache.RemoteCacheStore`, the same entries on shared storage.
 """
 
 from __future__ import annotations

@@ -101,14 +101,16 @@ class RemoteCacheStore(CacheStore):
             from .cache import default_location
 
             root = default_location()
-        if not is_url(root):  # a state folder: the URL it belongs to is in its marker
-            root = json.loads((Path(root) / REMOTE_MARKER).read_text())["url"]
+        local = None
+        if not is_url(root):  # a state folder (what jobs and process pools get): its marker names the URL
+            local = Path(root)
+            root = json.loads((local / REMOTE_MARKER).read_text())["url"]
         self.url = normalise(str(root))
         self.fs, self.base = fsspec.core.url_to_fs(self.url, **storage_options())
         self.base = self.base.rstrip("/")
         self._renames = bool(set(self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
                              & _RENAMING)
-        local = state_dir(self.url)
+        local = local or state_dir(self.url)
         local.mkdir(parents=True, exist_ok=True)
         marker = local / REMOTE_MARKER
         if not marker.is_file():
