@@ -305,3 +305,41 @@ def test_a_dask_sweep_fills_the_bucket_and_another_machine_finds_every_point(s3_
         assert [r["metrics"]["total"] for r in again] == [1.0, 3.0, 6.0]  # sums of 0..n-1
     finally:
         registry.all_analyses.cache_clear()
+
+
+def test_two_machines_on_s3_compute_a_key_once(toy, s3_server, tmp_path, monkeypatch):
+    """Separate state folders (so separate file locks): only the lease on the bucket keeps it to one."""
+    log = tmp_path / "computations"
+    monkeypatch.setenv("TOY_LOG", str(log))
+    url = f"s3://{BUCKET}/{uuid.uuid4().hex}/cache"
+    machines = []
+    for name in ("a", "b"):
+        monkeypatch.setenv("LABSCOPE_CACHE_STATE_DIR", str(tmp_path / name))
+        machines.append(CacheStore(url))
+    outcomes = []
+    threads = [threading.Thread(target=lambda s=s: outcomes.append(run(toy, "default", {"delay": 1.5}, store=s)))
+               for s in machines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(log.read_text().splitlines()) == 1
+    assert sorted(o.cache_hit for o in outcomes) == [False, True]
+    assert not machines[0].fs.exists(machines[0]._object(f"locks/{outcomes[0].key}.lease"))  # released
+
+
+def test_a_stale_lease_of_a_dead_machine_is_taken_over(toy, s3_server, tmp_path):
+    from analyses.core.keylock import KeyLock
+    from analyses.core.remote_lock import SharedKeyLock
+
+    store = CacheStore(f"s3://{BUCKET}/{uuid.uuid4().hex}/cache")
+    lease = store._object("locks/k.lease")
+    store.fs.pipe_file(lease, json.dumps({"holder": "gone:1", "at": time.time() - 120}).encode())
+    lock = SharedKeyLock(KeyLock(tmp_path / "k.lock"), store.fs, lease)
+    assert lock.acquire(blocking=False)
+    assert json.loads(store.fs.cat_file(lease))["holder"] != "gone:1"
+    other = SharedKeyLock(KeyLock(tmp_path / "other" / "k.lock"), store.fs, lease)
+    assert not other.acquire(blocking=False)  # a live lease holds
+    lock.release()
+    assert other.acquire(blocking=False)
+    other.release()

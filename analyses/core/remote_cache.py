@@ -10,9 +10,11 @@ and recomputed, as locally.
 What cannot live on object storage stays on this machine, in a state folder per URL (under the
 user cache dir, or `LABSCOPE_CACHE_STATE_DIR`): the SQLite index of the shared entries (rebuilt
 and extended by listing the prefix), the per-key locks, uploads and jobs. A miss in that index is
-always checked against the storage, so an entry another machine wrote is found. Locks are per
-machine: two machines asking for the same key at once may both compute it (the only cost is the
-duplicated work; the second finds the object and does not upload again). Remote entries are
+always checked against the storage, so an entry another machine wrote is found. Locks: a file lock
+per key on each machine, and on S3 a lease object taken by conditional PUT (`remote_lock.py`), so one
+machine computes a key; elsewhere (`file://`, `gs://`) two machines asking for the same key at once
+may both compute it, the duplicated work being the only cost. On S3 an entry is uploaded with
+`If-None-Match: *` (write-once); elsewhere a machine that finds it present does not upload it. Remote entries are
 evicted only under a cap that is set explicitly (`max_bytes`, `LABSCOPE_CACHE_MAX_MB`), by the
 machine that writes, least recently used as this machine saw them, or by `labscope cache clear`.
 """
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 STORAGE_OPTIONS_ENV = "LABSCOPE_STORAGE_OPTIONS"
 STATE_DIR_ENV = "LABSCOPE_CACHE_STATE_DIR"
 _RENAMING = {"file", "local"}  # protocols with an atomic rename; the others get one whole PUT
+_LEASING = {"s3", "s3a"}  # conditional PUT (If-None-Match): write-once objects and leases across machines
 
 
 def normalise(url: str) -> str:
@@ -108,8 +111,9 @@ class RemoteCacheStore(CacheStore):
         self.url = normalise(str(root))
         self.fs, self.base = fsspec.core.url_to_fs(self.url, **storage_options())
         self.base = self.base.rstrip("/")
-        self._renames = bool(set(self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
-                             & _RENAMING)
+        protocols = set(self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self._renames = bool(protocols & _RENAMING)
+        self._leases = bool(protocols & _LEASING)
         local = local or state_dir(self.url)
         local.mkdir(parents=True, exist_ok=True)
         marker = local / REMOTE_MARKER
@@ -132,6 +136,15 @@ class RemoteCacheStore(CacheStore):
 
     def _object(self, rel: str) -> str:
         return f"{self.base}/{rel}"
+
+    def _lock(self, key: str):
+        """This machine's lock on the key; on S3 also a lease object, so one machine computes it."""
+        local = super()._lock(key)
+        if not self._leases:
+            return local
+        from .remote_lock import SharedKeyLock
+
+        return SharedKeyLock(local, self.fs, self._object(f"locks/{key}.lease"))
 
     def path(self, analysis: str, key: str) -> str:  # type: ignore[override]
         """The entry's URL."""
@@ -195,6 +208,11 @@ class RemoteCacheStore(CacheStore):
             log.info("%s was written meanwhile by another machine; not uploaded again", rel)
         elif self._renames:
             self._put_renamed(target, data)
+        elif self._leases:
+            try:  # one PUT of the whole object (atomic for readers), only if no one wrote it meanwhile
+                self.fs.pipe_file(target, data, mode="create")
+            except FileExistsError:
+                log.info("%s was written meanwhile by another machine; not uploaded again", rel)
         else:
             self.fs.pipe_file(target, data)  # one PUT of the whole object: atomic for readers
         row = cache_index.result_row(analysis, key, len(data), time.time(), result.provenance, result.metrics)
