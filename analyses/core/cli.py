@@ -127,11 +127,11 @@ def cmd_cache(args) -> int:
         before = store.info()
         removed = store.clear(args.analysis)
         if args.analysis:
-            print(f"removed {removed} entries of {args.analysis} from {store.root}")
+            print(f"removed {removed} entries of {args.analysis} from {store.location}")
         else:
             temps = before["temp_files"]["files"] - store.info()["temp_files"]["files"]
             print(f"removed {removed} entries, {before['uploads']['files']} uploads and {temps} temporary files "
-                  f"from {store.root}")
+                  f"from {store.location}")
     else:
         print(json.dumps(store.info(), indent=2))
     return 0
