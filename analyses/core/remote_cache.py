@@ -37,7 +37,7 @@ from typing import Any
 
 from . import index as cache_index
 from .analysis import Result
-from .cache import REMOTE_MARKER, CacheStore, CorruptEntry, _decode, _encode, is_url
+from .cache import REMOTE_MARKER, CacheStore, _decode, _encode, is_url
 
 log = logging.getLogger(__name__)
 
