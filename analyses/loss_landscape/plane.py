@@ -60,8 +60,11 @@ class _Step:
         return [_combine(c, x, y, a, b) if moving else c
                 for c, x, y, moving in zip(self.center, self.d1, self.d2, self.moving)]
 
-    def __call__(self, h: torch.Tensor, a: float, b: float) -> torch.Tensor:
+    def __call__(self, h: torch.Tensor, a: float, b: float, owned: bool = True) -> torch.Tensor:
+        """`owned`: h is an intermediate of this pass (not the data), so it may be overwritten."""
         m = self.module
+        if type(m) is nn.ReLU and owned:
+            return h.relu_()
         if not self.names:
             return m(h)
         w = self.weights(a, b)
@@ -162,8 +165,10 @@ class PlaneEvaluator:
             base, u, v = terms[segment]
             x, start = torch.add(base, u, alpha=a).add_(v, alpha=b), first + 1
         last = len(self.steps) - 1
+        owned = self.shortcut is not None  # x is a fresh tensor, not (a view of) the data
         for i in range(start, last):
-            x = self.steps[i](x, a, b)
+            x = self.steps[i](x, a, b, owned=owned)
+            owned = owned or bool(self.steps[i].names)
         step = self.steps[last]
         if isinstance(step.module, nn.Linear) and x.dim() == 2 and step.module.bias is not None:
             w, bias = step.weights(a, b)
