@@ -199,3 +199,19 @@ def test_the_surface_shortcut_equals_the_plain_evaluation_everywhere(case, tmp_p
                 assert np.isnan(got[key])
             else:
                 assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-5), (case, a, b, key)
+
+
+@pytest.mark.usefixtures("fresh_streamlit")
+def test_the_page_says_why_a_view_is_missing():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    page = str(Path(__file__).parents[1] / "dashboard" / "views" / "loss_landscape.py")
+    at = AppTest.from_file(page, default_timeout=180)
+    at.query_params.update({"preset": "smoke", "norm": "batch", "grid_points": "5", "three_models": "false"})
+    at.run()
+    at.sidebar.button[0].click().run()  # a link may wait for Run; a cached result answers at once
+    assert not at.exception and not at.error
+    shown = " ".join(i.value for i in at.info)
+    assert "weight matching skipped" in shown and "norm statistics" in shown

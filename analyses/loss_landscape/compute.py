@@ -85,9 +85,13 @@ def evaluate(model: nn.Module, weights: dict[str, torch.Tensor], x: torch.Tensor
 
 
 def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: int, progress,
-          first_epoch: int = 0, preview=None) -> tuple[pd.DataFrame, list[dict]]:
+          first_epoch: int = 0, preview=None, exploding: float | None = EXPLODING) -> tuple[pd.DataFrame, list[dict]]:
     """Train in place from `first_epoch` to params["epochs"]; `progress(epoch, epochs, loss)` after each,
     and `preview(curves so far)` if given.
+
+    A non-finite batch loss, or one above `exploding` times the initial loss, stops training with
+    `Diverged` (naming 'lr'); `exploding=None` lets a loss blow up and settle (a phase diagram's hot
+    cells are meant to).
 
     Returns the curves and a copy of the weights after every epoch (the first is the start),
     for the trajectory and for spawning a second network. `seed` sets the batch order.
@@ -118,7 +122,7 @@ def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: i
             batch = order[start:start + params["batch_size"]]
             optimizer.zero_grad(set_to_none=True)
             loss = problem.loss(model(x[batch]), y[batch])
-            _check_divergence(loss.detach().item(), rows[0]["train_loss"], epoch, params)
+            _check_divergence(loss.detach().item(), rows[0]["train_loss"], epoch, params, exploding)
             loss.backward()
             optimizer.step()
         model.eval()
@@ -129,11 +133,11 @@ def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: i
     return pd.DataFrame(rows), checkpoints
 
 
-def _check_divergence(loss: float, initial: float, epoch: int, params) -> None:
-    if math.isfinite(loss) and loss <= EXPLODING * max(initial, 1.0):
+def _check_divergence(loss: float, initial: float, epoch: int, params, exploding: float | None) -> None:
+    if math.isfinite(loss) and (exploding is None or loss <= exploding * max(initial, 1.0)):
         return
     what = "a non-finite batch loss" if not math.isfinite(loss) else (
-        f"a batch loss of {loss:.3g}, over {EXPLODING:g}x the initial {initial:.3g}")
+        f"a batch loss of {loss:.3g}, over {exploding:g}x the initial {initial:.3g}")
     raise Diverged(f"training diverged at epoch {epoch} ({what}); lower the learning rate 'lr' "
                    f"(now {params['lr']:g})")
 
