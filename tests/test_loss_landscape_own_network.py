@@ -215,3 +215,27 @@ def test_the_page_says_why_a_view_is_missing():
     assert not at.exception and not at.error
     shown = " ".join(i.value for i in at.info)
     assert "weight matching skipped" in shown and "norm statistics" in shown
+
+
+def test_recompute_policy_switches_only_the_norm_layers_of_a_users_model():
+    from analyses.loss_landscape.compute import evaluate
+
+    byo_example.MODELS.clear()
+    model, (x, y), _, _ = byo_example.cnn_with_batchnorm(seed=0)
+    model.eval()
+    weights = {n: p.detach() for n, p in model.named_parameters()}
+    buffers_before = {n: b.clone() for n, b in model.named_buffers()}
+    first = evaluate(model, weights, x, y, norm_policy="recompute")
+    assert evaluate(model, weights, x, y, norm_policy="recompute") == first  # dropout stayed off
+    # Independently: batch statistics in the norm layers, dropout as identity, on a copy of the model.
+    import copy
+
+    twin = copy.deepcopy(model).eval()
+    for m in twin.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.train()
+    with torch.no_grad():
+        expected = nn.functional.cross_entropy(twin(x), y).item()
+    assert first[0] == pytest.approx(expected, rel=1e-6)
+    assert all(torch.equal(buffers_before[n], b) for n, b in model.named_buffers())
+    assert not any(m.training for m in model.modules())
