@@ -162,9 +162,10 @@ def recorded(model, problem: Problem, data) -> tuple[pd.DataFrame, list[dict]]:
     keeps the last checkpoint's, the ones every later view uses. Returns the parameter dicts.
     """
     rows, checkpoints = [], []
+    device = next(model.parameters()).device
     for i, state in enumerate(problem.checkpoints):
         model.load_state_dict(state)
-        checkpoints.append(parameters_of(model, state))
+        checkpoints.append({n: w.to(device) for n, w in parameters_of(model, state).items()})
         rows.append({"epoch": i, **_losses(model, checkpoints[-1], data, problem)})
     return pd.DataFrame(rows), checkpoints
 
@@ -412,7 +413,6 @@ def _first_network(model, problem: Problem, params, data, device, ctx: Context):
     if problem.checkpoints:  # the user's trained weights: no training here
         history, checkpoints = recorded(model, problem, ((split.x_train.to(device), split.y_train.to(device)),
                                                          data[1]))
-        checkpoints = [{n: w.to(device) for n, w in c.items()} for c in checkpoints]
         if len(checkpoints) > 1:
             initial = checkpoints[0]
         final = history.iloc[-1]
@@ -438,9 +438,9 @@ def _notes(model, problem: Problem, params, checkpoints, matching) -> pd.DataFra
     if problem.checkpoints:
         notes.append(("training", f"not trained here: the curves are the {len(checkpoints)} checkpoint(s) of the "
                                   "file, evaluated on the whole training and test sets"))
-        notes.append(("mode connectivity", f"the second and third networks (seeds {params['second_seed']} and "
-                                           f"{params['second_seed'] + 1}) are trained here with the optimizer "
-                                           "settings of this page"))
+        others = (f"the second and third networks (seeds {params['second_seed']} and {params['second_seed'] + 1})"
+                  if params["three_models"] else f"the second network (seed {params['second_seed']})")
+        notes.append(("mode connectivity", f"{others} trained here with the optimizer settings of this page"))
     if len(checkpoints) < 2:
         notes.append(("optimizer path", "skipped: it needs two or more checkpoints; the file holds one"))
     if norm_layers(model):
@@ -462,11 +462,12 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     problem = load_problem(params)
     model = problem.make_model(params["seed"])
     snapshot = _snapshot(model)
+    home = next(iter(model.state_dict().values()), torch.empty(0)).device
     try:
         model.to(device).eval()
         return _analyse(model, problem, params, device, ctx)
-    finally:  # the user's model goes back as it came: weights, running statistics, modes
-        model.to("cpu")
+    finally:  # the user's model goes back as it came: weights, running statistics, modes, device
+        model.to(home)
         _restore(model, snapshot)
 
 
