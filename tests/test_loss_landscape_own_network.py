@@ -173,9 +173,26 @@ def _builtin_trained(overrides):
     return model, problem, params
 
 
-@pytest.mark.parametrize("case", ["mlp", "cnn", "transformer", "batch_norm", "custom_cnn", "custom_lstm"])
+def _conv_problem():
+    """A conv first layer with fan-in 4 x 3 x 3 = 36, so the first-layer shortcut applies to a convolution."""
+    from analyses.loss_landscape.data import Split
+    from analyses.loss_landscape.problem import Problem
+
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(300, 64, generator=g), torch.randint(0, 3, (300,), generator=g)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Unflatten(1, (4, 4, 4)), nn.Conv2d(4, 5, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(80, 3)).eval()
+    problem = Problem(Split(x[:200], y[:200], x[200:], y[200:], 3, None), lambda seed: model)
+    return model, problem, dict(ANALYSIS.params("smoke"))
+
+
+@pytest.mark.parametrize("case", ["mlp", "cnn", "transformer", "batch_norm", "conv_shortcut", "custom_cnn",
+                                  "custom_lstm"])
 def test_the_surface_shortcut_equals_the_plain_evaluation_everywhere(case, tmp_path):
-    if case.startswith("custom"):
+    if case == "conv_shortcut":
+        model, problem, params = _conv_problem()
+    elif case.startswith("custom"):
         kind = {"custom_cnn": "cnn_with_batchnorm", "custom_lstm": "lstm"}[case]
         _, _, _, path = own_network(kind, tmp_path, steps=20)
         params = params_for(kind, path)
@@ -191,7 +208,9 @@ def test_the_surface_shortcut_equals_the_plain_evaluation_everywhere(case, tmp_p
     split = problem.split
     data = ((split.x_train[:200], split.y_train[:200]), (split.x_test[:100], split.y_test[:100]))
     grid = [(float(a), float(b)) for a in np.linspace(-1, 1, 5) for b in np.linspace(-1, 1, 5)]
-    fast = plane_evaluator(model, center, directions, data, problem)(grid)
+    evaluator = plane_evaluator(model, center, directions, data, problem)
+    assert (evaluator.shortcut is not None) == (case in ("mlp", "batch_norm", "conv_shortcut"))
+    fast = evaluator(grid)
     for (a, b), got in zip(grid, fast):
         plain = _losses(model, offset(center, [(a, directions[0]), (b, directions[1])]), data, problem)
         for key, value in plain.items():
