@@ -132,7 +132,7 @@ def test_state_dict_mismatches_are_named(tmp_path):
 
 
 def test_divergence_stops_the_run_and_caches_nothing(store):
-    with pytest.raises(InputError, match="diverged at epoch .*lower the learning rate 'lr' \\(now 1\\)"):
+    with pytest.raises(InputError, match="diverged at epoch .*lower 'lr', the learning rate \\(now 1\\)"):
         run(ANALYSIS, "smoke", {"lr": 1.0}, store=store)
     assert store.info()["entries"] == 0
 

@@ -138,7 +138,7 @@ def _check_divergence(loss: float, initial: float, epoch: int, params, exploding
         return
     what = "a non-finite batch loss" if not math.isfinite(loss) else (
         f"a batch loss of {loss:.3g}, over {exploding:g}x the initial {initial:.3g}")
-    raise Diverged(f"training diverged at epoch {epoch} ({what}); lower the learning rate 'lr' "
+    raise Diverged(f"training diverged at epoch {epoch} ({what}); lower 'lr', the learning rate "
                    f"(now {params['lr']:g})")
 
 
@@ -425,7 +425,7 @@ def _first_network(model, problem: Problem, params, data, device, ctx: Context):
                                                                                  f"loss {loss:.3f}"),
                                  preview=lambda curves: ctx.preview(Result(tables={"training": curves})))
     if not np.isfinite(history.iloc[-1][["train_loss", "test_loss"]].to_numpy(dtype=float)).all():
-        raise Diverged(f"training ended with a non-finite loss; lower the learning rate 'lr' (now {params['lr']:g})")
+        raise Diverged(f"training ended with a non-finite loss; lower 'lr', the learning rate (now {params['lr']:g})")
     return history, checkpoints, initial
 
 
