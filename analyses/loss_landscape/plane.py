@@ -38,9 +38,6 @@ PER_SAMPLE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.SiLU, nn.LeakyReLU, nn.E
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 # Precomputed first-layer outputs (three of them) may take at most this many bytes.
 MAX_SHORTCUT_BYTES = 512 * 2 ** 20
-# The shortcut replaces fan_in multiply-adds per output by two scaled additions over three stored arrays;
-# below this fan-in (a first conv on one channel: 9) the memory traffic costs more than the product saved.
-MIN_SHORTCUT_FAN_IN = 32
 
 
 def _combine(center: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, a: float, b: float) -> torch.Tensor:
@@ -81,11 +78,7 @@ class _Step:
 
 
 def _first_layer_terms(module: nn.Module, step: _Step, x: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
-    """(Wx + c, Ux + u_c, Vx + v_c) of a Linear or Conv2d first layer; None for another kind, or where it
-    would not pay."""
-    fan_in = step.center[0][0].numel()  # inputs per output: in_features, or in_channels x kernel size
-    if fan_in < MIN_SHORTCUT_FAN_IN:
-        return None
+    """(Wx + c, Ux + u_c, Vx + v_c) of a Linear or Conv2d first layer, or None for another kind."""
     if isinstance(module, nn.Linear):
         def run(w, bias):
             return F.linear(x, w, bias)
