@@ -25,7 +25,8 @@ def styled_figures(key: str, style: str, display: str, _outcome) -> dict:
     """
     from analyses.core.export import apply_style
 
-    figures = {name: apply_style(figure, style) for name, figure in _outcome.figures().items()}
+    # Titles are written above each chart on the page (text wraps; a Plotly title does not).
+    figures = {name: apply_style(figure, style, title=False) for name, figure in _outcome.figures().items()}
     if style == "screen":  # on screen, fill the column; paper styles keep their physical size
         for figure in figures.values():
             figure.update_layout(width=None, autosize=True)
