@@ -178,7 +178,7 @@ def plain_text(text: str) -> str:
     import html
 
     text = re.sub(r"<br\s*/?>", " ", str(text or ""), flags=re.I)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", text))).strip()
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"</?[A-Za-z][^<>]*>", "", text))).strip()
 
 
 _FONT_FILES = {"Liberation Serif": "LiberationSerif-Regular.ttf", "Liberation Sans": "LiberationSans-Regular.ttf"}
@@ -313,7 +313,7 @@ def _place_title(fig: "go.Figure", st: FigureStyle, title_px: float, keep: bool)
     if banner and (not keep or not text):  # the label the figure must carry, in the title's place
         text, subtitle, title_px, keep = f"<b>{banner}</b>", None, st.px(st.tick_pt), True
     if not keep or not text:
-        fig.update_layout(title=dict(text=None, subtitle=dict(text=None)))
+        fig.layout.title = {}  # the same empty title whether or not one was there (styling stays idempotent)
         return PAD_PX
     width = st.width_px - 2 * PAD_PX
     text = wrap_text(text, st.font_family, title_px, width)
