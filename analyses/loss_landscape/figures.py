@@ -108,8 +108,9 @@ def surface_3d(result: Result, params: Mapping[str, Any]) -> go.Figure:
     first, second = _direction_names(params)
     fig.update_layout(title="Train loss surface, 3D",
                       scene=dict(xaxis_title="d₁", yaxis_title="d₂", zaxis_title="loss", aspectmode="cube",
-                                 camera=dict(eye=dict(x=1.6, y=1.6, z=1.0)), domain=dict(x=[0, 0.9], y=[0, 1])))
-    add_caption(fig, f"d₁, d₂: {first} and {second} (the same plane as the contour).")
+                                 camera=dict(eye=dict(x=2.1, y=2.1, z=1.4), center=dict(x=0.15, y=0.15, z=-0.1)),
+                                 domain=dict(x=[0, 0.88], y=[0, 1])))
+    add_caption(fig, f"Height and colour: train loss; d₁, d₂: {first} and {second} (the plane of the contour).")
     return prefer_height(fig, 2.6)
 
 
