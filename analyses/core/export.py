@@ -148,7 +148,7 @@ def add_banner(fig: "go.Figure", text: str) -> "go.Figure":
 
 
 def prefer_height(fig: "go.Figure", inches: float) -> "go.Figure":
-    """The least height the figure reads at (e.g. a square map, or rows of panels), for column styles."""
+    """The least height the figure reads at (a square map, rows of panels): a shorter style grows to it."""
     meta = dict(fig.layout.meta) if isinstance(fig.layout.meta, dict) else {}
     meta["min_height_in"] = float(inches)
     return fig.update_layout(meta=meta)
