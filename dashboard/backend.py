@@ -26,12 +26,14 @@ def styled_figures(key: str, style: str, display: str, _outcome) -> dict:
     return styled_figures_of(_outcome.figures(), style)
 
 
-def styled_figures_of(figures: dict, style: str) -> dict:
-    """Figures in one style; on screen they fill the column, paper styles keep their physical size."""
+def styled_figures_of(figures: dict, style: str, title: bool = False) -> dict:
+    """Figures in one style; on screen they fill the column, paper styles keep their physical size.
+    `title=False` leaves the title out of the figure, for pages that write it above the chart."""
     from analyses.core.export import apply_style
 
-    styled = {name: apply_style(figure, style) for name, figure in figures.items()}
-    if style == "screen":
+    # Titles are written above each chart on the page (text wraps; a Plotly title does not).
+    styled = {name: apply_style(figure, style, title=title) for name, figure in figures.items()}
+    if style == "screen":  # on screen, fill the column; paper styles keep their physical size
         for figure in styled.values():
             figure.update_layout(width=None, autosize=True)
     return styled

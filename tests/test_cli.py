@@ -107,6 +107,7 @@ def test_export_writes_valid_files_in_every_format(tmp_path):
         for fmt, head in magic.items():
             data = (out / f"{name}.{fmt}").read_bytes()
             assert head in data[:200], f"{name}.{fmt} is not a {fmt}"
+    assert (out / "training_curves.caption.txt").read_text() == "Training curves\n"  # the title, beside the figure
     assert json.loads((out / "provenance.json").read_text())["params"]["epochs"] == 5
     assert (out / "surface.csv").exists()
 

@@ -27,6 +27,7 @@ pytest.importorskip("plotly")
 import plotly.graph_objects as go  # noqa: E402
 
 PAPER = "ml-column"
+export_caption = ex.caption
 
 
 def line_fig() -> go.Figure:
@@ -95,7 +96,9 @@ def test_apply_style_returns_styled_copy():
     lay = out.layout
     assert (lay.width, lay.height) == (st.width_px, st.height_px)
     assert lay.font.size == pytest.approx(st.font_pt * 96 / 72, abs=0.01) and lay.font.family == st.font_family
-    assert lay.title.font.size == pytest.approx(st.title_pt * 96 / 72, abs=0.01)
+    assert lay.title.text is None and export_caption(out) == "loss\n"  # a paper style moves the title to the caption
+    titled = ex.apply_style(fig, PAPER, title=True).layout
+    assert titled.title.text == "loss" and titled.title.font.size == pytest.approx(st.title_pt * 96 / 72, abs=0.01)
     assert lay.xaxis.tickfont.size == pytest.approx(st.tick_pt * 96 / 72, abs=0.01)
     assert tuple(lay.colorway) == st.palette
     assert all(t.line.width == st.line_width for t in out.data) and out.data[1].marker.size == st.marker_size
@@ -178,18 +181,25 @@ def test_export_has_physical_size(kind, fmt):
 def test_write_figures_and_bundle(tmp_path):
     figs = {"loss curve": line_fig(), "contour": contour_fig()}
     paths = ex.write_figures(figs, tmp_path / "out", formats=("png", "svg", "pdf"), style="acl-column")
-    assert sorted(p.name for p in paths) == sorted(f"{n}.{f}" for n in ("loss_curve", "contour") for f in ex.FORMATS)
-    assert all(p.is_file() and p.stat().st_size > 500 for p in paths)
+    assert sorted(p.name for p in paths) == sorted([f"{n}.{f}" for n in ("loss_curve", "contour") for f in ex.FORMATS]
+                                                   + ["loss_curve.caption.txt", "contour.caption.txt"])
+    assert all(p.is_file() and p.stat().st_size > 500 for p in paths if p.suffix != ".txt")
+    assert (tmp_path / "out" / "loss_curve.caption.txt").read_text() == "loss\n"  # the title, out of the figure
+    assert b">loss<" not in (tmp_path / "out" / "loss_curve.svg").read_bytes()
+    titled = ex.write_figures({"kept": line_fig()}, tmp_path / "titled", formats=("svg",), style="acl-column", title=True)
+    assert b">loss<" in titled[0].read_bytes()
 
     table = pd.DataFrame({"step": [0, 1, 2], "loss": [1.0, 0.5, 0.25]})
     prov = {"analysis": "loss_landscape", "seed": 0, "when": pd.Timestamp("2024-01-01"), "params": {"lr": 0.1}}
     blob = ex.bundle_bytes({"curve": line_fig()}, {"curve": table}, prov, formats=("svg", "pdf"), style="neurips")
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-        assert sorted(zf.namelist()) == ["data/curve.csv", "figures/curve.pdf", "figures/curve.svg",
-                                         "provenance.json", "style.json"]
+        assert sorted(zf.namelist()) == ["data/curve.csv", "figures/curve.caption.txt", "figures/curve.pdf",
+                                         "figures/curve.svg", "provenance.json", "style.json"]
+        assert zf.read("figures/curve.caption.txt") == b"loss\n"
         assert json.loads(zf.read("provenance.json")) == {**prov, "when": str(prov["when"])}
         style = json.loads(zf.read("style.json"))
         assert style["name"] == "neurips" and style["width_px"] == 528 and style["formats"] == ["svg", "pdf"]
+        assert style["titles_in_figures"] is False
         assert pd.read_csv(zf.open("data/curve.csv")).equals(table)
 
 

@@ -95,7 +95,8 @@ def cmd_export(args) -> int:
     outcome = _execute(args)
     out = Path(args.out)
     formats = [f.strip() for chunk in args.format for f in chunk.split(",") if f.strip()]
-    written = export.write_figures(outcome.figures(), out, formats=formats, style=args.style)
+    written = export.write_figures(outcome.figures(), out, formats=formats, style=args.style,
+                                   title=True if args.titles else None)
     _write_tables(outcome, out)
     (out / "provenance.json").write_text(json.dumps(outcome.provenance(), indent=2, default=str))
     for path in written:
@@ -326,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--format", action="append", default=[],
                                  help="png, svg or pdf (repeatable or comma-separated; default all three)")
             command.add_argument("--style", default="ml-column", help="journal preset, e.g. ml-column, ml-full, acl-column")
+            command.add_argument("--titles", action="store_true",
+                                 help="draw each figure's title inside it (paper styles otherwise leave it to "
+                                      "<name>.caption.txt, written beside every figure)")
 
     runs = sub.add_parser("runs", help="list an analysis' cached runs; group them with exact statistics")
     runs.add_argument("name", help="analysis name (see `labscope list`)")

@@ -3,7 +3,8 @@ comparison with its test, effect sizes, saliency metrics.
 
 Display options (σ, weighting, opacity, colour scale, the measure shown) and the page's view choice
 (`view_image`, `view_condition`, `view_observer`) only redraw: the maps are re-smoothed here from the
-result's fixation table. Every figure made from the demo says SIMULATED in its title.
+result's fixation table. Every figure made from the demo says SIMULATED in its title, and carries
+the label in the figure itself when a paper style moves the title into the caption.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from analyses.core.export import add_banner, add_caption, prefer_height
 
 from . import aoi_figures, maps
 from .fixations import real_condition
@@ -59,6 +62,13 @@ class View:
 
     def title(self, text: str) -> str:
         return ("SIMULATED DATA · " if self.simulated else "") + text
+
+    def label(self, fig: go.Figure, title: str, subtitle: str | None = None) -> go.Figure:
+        """Title (and subtitle) of a figure; a demo figure also carries SIMULATED DATA in the figure itself."""
+        fig.update_layout(title=dict(text=self.title(title), subtitle=dict(text=subtitle)))
+        if self.simulated:
+            add_banner(fig, "SIMULATED DATA")
+        return fig
 
     def picture(self, condition: str) -> tuple[np.ndarray | None, np.ndarray | None, int, int]:
         row = self.stimuli.loc[(self.image, condition)]
@@ -112,8 +122,8 @@ def _frame(fig, width: int, height: int, row=None, col=None) -> None:
     fig.update_yaxes(range=[height, 0], showgrid=False, zeroline=False, title_text="y (px)", constrain="domain", **kw)
 
 
-def _heat(density: np.ndarray, cell: int, params, zmax=None, colorscale=None, zmid=None, colorbar_x=None,
-          colorbar_title="density<br>(÷ max)") -> go.Heatmap:
+def _heat(density: np.ndarray, cell: int, params, zmax=None, colorscale=None, zmid=None,
+          colorbar: dict | None = None, colorbar_title="density<br>(÷ max)") -> go.Heatmap:
     z = np.asarray(density, float)
     peak = zmax if zmax is not None else (np.abs(z).max() or 1.0)
     shown = z / peak
@@ -122,7 +132,7 @@ def _heat(density: np.ndarray, cell: int, params, zmax=None, colorscale=None, zm
     extra = dict(zmid=0, zmin=-1, zmax=1) if zmid is not None else dict(zmin=0, zmax=1)
     return go.Heatmap(z=shown, x0=cell / 2, dx=cell, y0=cell / 2, dy=cell, colorscale=colorscale or params["colorscale"],
                       opacity=params["opacity"], hovertemplate="x %{x:.0f}, y %{y:.0f}: %{z:.2f}<extra></extra>",
-                      colorbar=dict(title=colorbar_title, x=colorbar_x, len=0.8, thickness=12), **extra)
+                      colorbar=colorbar or dict(title=colorbar_title, len=0.8), **extra)
 
 
 def heatmap(view: View) -> go.Figure:
@@ -132,11 +142,11 @@ def heatmap(view: View) -> go.Figure:
     _add_picture(fig, view, view.condition)
     fig.add_trace(_heat(density, cell, view.params))
     who = view.observer if view.observer != POOLED else "all observers"
-    fig.update_layout(title=view.title(f"{view.image} · {view.condition} · {who}<br><sup>{n} fixations, "
-                                       f"{view.params['weighting']}-weighted, σ = {view.params['sigma_deg']:g}° "
-                                       f"= {view.sigma_px:.0f} px</sup>"))
+    view.label(fig, f"{view.image} · {view.condition} · {who}",
+               f"{n} fixations, {view.params['weighting']}-weighted, σ = {view.params['sigma_deg']:g}° "
+               f"= {view.sigma_px:.0f} px")
     _frame(fig, width, height)
-    return fig
+    return prefer_height(fig, 2.6)
 
 
 def scanpath(view: View) -> go.Figure:
@@ -159,26 +169,32 @@ def scanpath(view: View) -> go.Figure:
         hovertemplate="fixation %{customdata[0]}: %{customdata[1]:.0f} ms at (%{x:.0f}, %{y:.0f})<extra></extra>",
         name="scanpath"))
     size_note = "marker area ∝ duration" if known else "durations unknown"
-    fig.update_layout(title=view.title(f"Scanpath · {view.image} · {view.condition} · {who}<br><sup>"
-                                       f"{len(trial)} fixations in order ({size_note})</sup>"), showlegend=False)
+    view.label(fig, f"Scanpath · {view.image} · {view.condition} · {who}",
+               f"{len(trial)} fixations in order ({size_note})")
+    fig.update_layout(showlegend=False)
     _frame(fig, width, height)
-    return fig
+    return prefer_height(fig, 2.6)
 
 
 def real_vs_fake(view: View) -> go.Figure | None:
+    """Real and manipulated maps side by side and their difference; one colour bar under the two maps
+    (they share the scale), one under the difference, so three panels fit a column's width."""
     fake = view.fake_condition()
     if view.real is None or fake is None or (view.image, view.real) not in view.stimuli.index:
         return None
     real_map, cell, n_real = view.density(view.real)
     fake_map, fake_cell, n_fake = view.density(fake)
     _, _, width, height = view.picture(view.real)
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.12,
-                        subplot_titles=(f"{view.real} (n = {n_real})", f"{fake} (n = {n_fake})",
-                                        f"difference: {fake} − {view.real}"))
+    gap = 0.03
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=gap,
+                        subplot_titles=(view.real.replace("_", " "), fake.replace("_", " "), "difference"))
+    third = (1 - 2 * gap) / 3
+    bar = dict(orientation="h", y=-0.04, yanchor="top", lenmode="fraction", thickness=8)
     peak = max(real_map.max(), fake_map.max()) or 1.0
     for col, (cond, density) in enumerate(((view.real, real_map), (fake, fake_map)), start=1):
         _add_picture(fig, view, cond, 1, col)
-        heat = _heat(density, cell, view.params, zmax=peak, colorbar_x=0.635 if col == 2 else None)
+        heat = _heat(density, cell, view.params, zmax=peak,
+                     colorbar=dict(bar, x=third + gap / 2, len=2 * third + gap, title=dict(text="density (÷ max)")))
         heat.showscale = col == 2
         fig.add_trace(heat, row=1, col=col)
         _frame(fig, width, height, 1, col)
@@ -188,15 +204,19 @@ def real_vs_fake(view: View) -> go.Figure | None:
         diff = q - p
         _add_picture(fig, view, fake, 1, 3)
         fig.add_trace(_heat(diff, cell, {**view.params, "opacity": max(view.params["opacity"], 0.5)},
-                            zmax=np.abs(diff).max() or 1.0, colorscale="RdBu_r", zmid=0.0, colorbar_x=1.0,
-                            colorbar_title="difference<br>(÷ max |Δ|)"), row=1, col=3)
+                            zmax=np.abs(diff).max() or 1.0, colorscale="RdBu_r", zmid=0.0,
+                            colorbar=dict(bar, x=1 - third / 2, len=third, title=dict(text="Δ (÷ max |Δ|)"))),
+                      row=1, col=3)
         _frame(fig, width, height, 1, 3)
-    fig.update_layout(title=view.title(f"{view.image}: real vs manipulated (red in the difference: more on the "
-                                       "manipulated)"), showlegend=False, margin=dict(t=110))
-    fig.update_yaxes(title_text="", col=2)
-    fig.update_yaxes(title_text="", col=3)
-    fig.update_annotations(font_size=None)  # subplot titles follow the figure style's font
-    return fig
+    view.label(fig, f"{view.image}: real vs manipulated")
+    fig.update_layout(showlegend=False)
+    fig.update_xaxes(showticklabels=False, title_text="")
+    fig.update_yaxes(showticklabels=False, title_text="")
+    return add_caption(fig, f"Fixation density on the real image ({view.real}, n = {n_real} fixations) and the "
+                            f"manipulated one ({fake}, n = {n_fake}), each divided by the larger peak; right: "
+                            f"their difference ({fake} − {view.real}, each map normalised to sum 1), red where "
+                            f"the manipulated image drew more. Dotted outline: the edit mask. Images "
+                            f"{width} × {height} px.")
 
 
 def _label(measure: str) -> str:
@@ -231,21 +251,21 @@ def conditions(view: View) -> go.Figure | None:
         part = tests[tests["measure"] == measure]
         for _, t in part.iterrows():
             if pd.notna(t["p"]):
-                lines.append(f"{t['comparison']}: Wilcoxon signed-rank p = {t['p']:.3g} (Holm {t['p_holm']:.3g}), "
-                             f"n = {int(t['n_images'])} images, d_z = {t['dz']:.2f}")
+                lines.append(f"{t['comparison']}: Wilcoxon signed-rank p = {t['p']:.3g} (Holm-corrected "
+                             f"{t['p_holm']:.3g}), n = {int(t['n_images'])} images, d_z = {t['dz']:.2f}.")
     friedman = view.result.tables["friedman"]
     if not friedman.empty and (friedman["measure"] == measure).any():
         f = friedman[friedman["measure"] == measure].iloc[0]
-        lines.append(f"Friedman across {int(f['k_conditions'])} conditions: χ² = {f['chi2']:.2f}, p = {f['p']:.3g}, "
-                     f"n = {int(f['n_images'])} images")
+        holm = f" (Holm-corrected across measures {f['p_holm']:.3g})" if "p_holm" in f and pd.notna(f["p_holm"]) else ""
+        lines.append(f"Friedman test across {int(f['k_conditions'])} conditions: χ² = {f['chi2']:.2f}, "
+                     f"p = {f['p']:.3g}{holm}, n = {int(f['n_images'])} images.")
     n_obs = view.fix["subject"].nunique()
-    fig.update_layout(title=view.title(f"{_label(measure)} per image (mean over {n_obs} observers)"),
-                      yaxis_title=_label(measure), xaxis_title="condition",
-                      margin=dict(b=60 + 16 * len(lines)))
-    if lines:
-        fig.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0, y=-0.12, yanchor="top",
-                           showarrow=False, align="left", font=dict(size=10))
-    return fig
+    view.label(fig, f"{_label(measure)} per image (mean over {n_obs} observers)")
+    fig.update_layout(yaxis_title=_label(measure), xaxis_title="condition")
+    fig.update_xaxes(type="category")
+    return add_caption(fig, "Each grey line joins one image's means across conditions (the pairs the tests use). "
+                            "Holm correction within each measure across the manipulated conditions; the comparison "
+                            "with the manipulated conditions' mean is corrected across measures.", *lines)
 
 
 def effects(view: View) -> go.Figure | None:
@@ -262,36 +282,46 @@ def effects(view: View) -> go.Figure | None:
                      arrayminus=part["dz"] - part["dz_ci_low"], color=BLUE),
         customdata=np.column_stack([part["p"], part["n_images"]]),
         hovertemplate="d_z %{x:.2f}, p = %{customdata[0]:.3g}, n = %{customdata[1]} images<extra></extra>"))
-    fig.add_vline(x=0, line=dict(color=GREY, dash="dash"))
+    fig.add_vline(x=0, line=dict(color=GREY, dash="dash", width=1))
     n = int(part["n_images"].max())
-    fig.update_layout(title=view.title(f"{pooled} − {view.real}: effect size d_z with 95% bootstrap CI "
-                                       f"({view.params.get('bootstrap', '')} resamples over n = {n} images)"),
-                      xaxis_title="d_z (mean paired difference / SD)", yaxis=dict(autorange="reversed"))
-    return fig
+    view.label(fig, f"{pooled} − {view.real}: effect sizes")
+    fig.update_layout(xaxis_title="d_z", yaxis=dict(autorange="reversed"))
+    return add_caption(fig, f"d_z: mean paired difference ({pooled} − {view.real}, per image) divided by the SD of "
+                            f"the differences, n = {n} images; bars: 95% percentile bootstrap intervals "
+                            f"({view.params.get('bootstrap', '')} resamples). Wilcoxon signed-rank p-values are in "
+                            "the tests table.")
 
 
 def saliency_metrics(view: View) -> go.Figure | None:
+    """One panel per metric (2 x 3), conditions as rows of horizontal bars, one colour per predictor."""
     scores = _text(view.result.tables["saliency_metrics"])
     if scores.empty:
         return None
     names = ("NSS", "AUC_Judd", "CC", "SIM", "KL", "IG")
     titles = ("NSS", "AUC-Judd", "CC", "SIM", "KL (nats)", "IG (bits/fix.)")
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=titles, horizontal_spacing=0.04)
+    fig = make_subplots(rows=2, cols=3, horizontal_spacing=0.05, vertical_spacing=0.32, shared_yaxes=True)
     predictors = sorted(scores["predictor"].unique())
     palette = {"centre_bias": GREY, "spectral_residual": BLUE, "real_observers": VERMILION}
-    for col, metric in enumerate(names, start=1):
+    conditions = ([view.real] if view.real else []) + [c for c in view.conditions if c != view.real]
+    for i, (metric, title) in enumerate(zip(names, titles)):
+        row, col = i // 3 + 1, i % 3 + 1
         summary = scores.groupby(["predictor", "condition"])[metric].agg(["mean", "sem", "count"]).reset_index()
         for predictor in predictors:
-            rows = summary[summary["predictor"] == predictor]
-            fig.add_trace(go.Bar(x=rows["condition"], y=rows["mean"], name=predictor, legendgroup=predictor,
-                                 showlegend=col == 1, marker_color=palette.get(predictor, GREEN),
-                                 error_y=dict(type="data", array=rows["sem"].fillna(0))), row=1, col=col)
+            rows = summary[summary["predictor"] == predictor].set_index("condition").reindex(conditions).reset_index()
+            fig.add_trace(go.Bar(y=rows["condition"], x=rows["mean"], orientation="h",
+                                 name=predictor.replace("_", " "), legendgroup=predictor, showlegend=i == 0,
+                                 marker_color=palette.get(predictor, GREEN),
+                                 error_x=dict(type="data", array=rows["sem"].fillna(0), thickness=1, width=2)),
+                          row=row, col=col)
+        fig.update_xaxes(title_text=title, row=row, col=col)
+    fig.update_yaxes(type="category", autorange="reversed")
     n = scores["stimulus"].nunique()
-    fig.update_annotations(font_size=None)
-    fig.update_layout(barmode="group", title=view.title(f"Predictors vs the observers' maps: mean ± SEM, n = {n} images "
-                                                        "(IG over the centre bias)"),
-                      legend=dict(orientation="h", y=-0.25))
-    return fig
+    view.label(fig, "Saliency predictors against the observers' maps")
+    fig.update_layout(barmode="group", bargap=0.25)
+    add_caption(fig, f"Mean ± SEM over n = {n} images. IG: information gain over the centre bias. Predictors: "
+                     "the centre bias, a spectral-residual saliency model, and the real image's fixation map.")
+    return prefer_height(fig, 3.0)
+
 
 
 def build_figures(result, params: Mapping[str, Any]) -> dict[str, go.Figure]:

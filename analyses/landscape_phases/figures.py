@@ -9,9 +9,11 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analyses.core import Result
+from analyses.core.export import add_caption
 
 LABELS = {"test_accuracy": "test accuracy", "lambda_max": "λ_max (sharpness)", "trace": "Hessian trace",
           "barrier": "barrier between seeds", "cka": "CKA between seeds"}
+SHORT = {"test_accuracy": "accuracy", "lambda_max": "λ_max", "trace": "trace", "barrier": "barrier", "cka": "CKA"}
 PHASES = ("poor fit", "disconnected", "sharp, connected", "flat, connected,<br>dissimilar",
           "flat, connected,<br>similar")
 
@@ -68,8 +70,7 @@ def heatmap(grid: pd.DataFrame, metric: str) -> go.Figure:
     values = table.to_numpy(dtype=float)
     text = np.where(np.isnan(values), "", np.vectorize(lambda v: f"{v:.3g}")(values))
     fig = go.Figure(go.Heatmap(z=values, x=x, y=y, colorscale="Viridis", text=text, texttemplate="%{text}",
-                               hoverongaps=False,
-                               colorbar=dict(title=dict(text=LABELS[metric], side="right"))))
+                               hoverongaps=False, colorbar=dict(title=dict(text=SHORT[metric], side="right"))))
     return _style(fig, grid, LABELS[metric])
 
 
@@ -99,7 +100,15 @@ def phase_map(grid: pd.DataFrame, params: Mapping[str, Any]) -> go.Figure:
                                text=names.to_numpy(),
                                texttemplate="%{text}",
                                hovertemplate="load %{x}, temperature %{y}: %{text}<extra></extra>"))
-    return _style(fig, grid, "Phase map (thresholds in the sidebar)")
+    return add_caption(_style(fig, grid, "Phase map"), thresholds(params))
+
+
+def thresholds(params: Mapping[str, Any]) -> str:
+    """The phase rules with the thresholds used, in the order they are applied: the phase map's caption."""
+    return (f"A cell's phase is the first rule it meets: test accuracy < {params['accuracy_threshold']:g}: poor fit; "
+            f"barrier > {params['barrier_threshold']:g}: disconnected; λ_max > {params['sharpness_threshold']:g}: "
+            f"sharp, connected; CKA < {params['cka_threshold']:g}: flat, connected, dissimilar; otherwise flat, "
+            "connected, similar.")
 
 
 def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:

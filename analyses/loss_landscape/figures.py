@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from analyses.core import Result
+from analyses.core.export import add_caption, prefer_height
 
 
 def _grid(surface, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -32,10 +33,8 @@ def interpolation(result: Result) -> go.Figure:
     for alpha, label in ((0.0, "initial"), (1.0, "trained")):
         # Explicit width: the paper template's shape default is a zero-width line.
         fig.add_vline(x=alpha, line_dash="dot", line_color="grey", line_width=1, annotation_text=label)
-    fig.update_layout(title="1D interpolation, initial to trained weights",
-                      xaxis_title="α  (0 = initial, 1 = trained)",
-                      yaxis_title="loss")
-    return fig
+    fig.update_layout(title="1D interpolation, initial to trained weights", xaxis_title="α", yaxis_title="loss")
+    return add_caption(fig, "Loss at θ(α) = (1 − α)·θ_init + α·θ_trained.")
 
 
 def _loss_contour(x, y, z, color_scale: str) -> go.Contour:
@@ -62,7 +61,8 @@ def contour(result: Result, split: str, params: Mapping[str, Any]) -> go.Figure:
     fig.update_layout(title=f"{split.capitalize()} loss surface ({kind})", xaxis_title=first, yaxis_title=second)
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
-    return fig
+    add_caption(fig, f"{split.capitalize()} loss at θ* + a·d₁ + b·d₂ along {kind}; × marks the trained weights.")
+    return prefer_height(fig, 2.6)
 
 
 def slices(result: Result) -> go.Figure:
@@ -80,7 +80,7 @@ def slices(result: Result) -> go.Figure:
     fig.add_scatter(x=median.index, y=median, mode="lines", name="median")
     fig.update_layout(title="1D slices along random filter-normalized directions", xaxis_title="step along direction",
                       yaxis_title="train loss")
-    return fig
+    return add_caption(fig, "Grey: each direction; the band spans their minimum to maximum.")
 
 
 def optimizer_path(result: Result, params: Mapping[str, Any]) -> go.Figure:
@@ -97,16 +97,21 @@ def optimizer_path(result: Result, params: Mapping[str, Any]) -> go.Figure:
     variance = result.metrics["trajectory_explained_variance"]
     fig.update_layout(title=f"Optimizer path on its PCA plane ({variance:.0%} of the path's variance)",
                       xaxis_title="PC 1", yaxis_title="PC 2", showlegend=False)
-    return fig
+    return add_caption(fig, "Checkpoints after every epoch (darker red: later) projected on the first two principal "
+                            "components of (θ_i − θ*), over the train loss on that plane.")
 
 
 def surface_3d(result: Result, params: Mapping[str, Any]) -> go.Figure:
+    """Short axis titles (a 3D scene draws them in perspective, where long ones are cut); the caption names them."""
     x, y, z = _grid(result.tables["surface"], "train_loss")
-    fig = go.Figure(go.Surface(x=x, y=y, z=z, colorscale="Viridis", colorbar=dict(title=dict(text="loss"))))
+    fig = go.Figure(go.Surface(x=x, y=y, z=z, colorscale="Viridis", colorbar=dict(title=dict(text="loss"), len=0.8)))
     first, second = _direction_names(params)
     fig.update_layout(title="Train loss surface, 3D",
-                      scene=dict(xaxis_title=first, yaxis_title=second, zaxis_title="loss"))
-    return fig
+                      scene=dict(xaxis_title="d₁", yaxis_title="d₂", zaxis_title="loss", aspectmode="cube",
+                                 camera=dict(eye=dict(x=2.1, y=2.1, z=1.4), center=dict(x=0.15, y=0.15, z=-0.1)),
+                                 domain=dict(x=[0, 0.88], y=[0, 1])))
+    add_caption(fig, f"Height and colour: train loss; d₁, d₂: {first} and {second} (the plane of the contour).")
+    return prefer_height(fig, 2.6)
 
 
 def mode_connectivity(result: Result) -> go.Figure:
@@ -118,9 +123,10 @@ def mode_connectivity(result: Result) -> go.Figure:
     if "aligned_train_loss" in table:  # absent for architectures weight matching cannot permute
         fig.add_scatter(x=table.alpha, y=table.aligned_train_loss, mode="lines+markers",
                         name=f"weight-matched (barrier {metrics['barrier_aligned']:.3f})")
-    fig.update_layout(title="Linear mode connectivity to a second network", xaxis_title="α  (0 = this network, "
-                      "1 = second network)", yaxis_title="train loss")
-    return fig
+    fig.update_layout(title="Linear mode connectivity to a second network", xaxis_title="α",
+                      yaxis_title="train loss")
+    return add_caption(fig, "Train loss along (1 − α)·θ_A + α·θ_B, α = 0 this network, α = 1 the second; barrier: "
+                            "the largest rise above the mean of the two ends' losses.")
 
 
 def hessian_spectrum(result: Result) -> go.Figure:
@@ -130,13 +136,14 @@ def hessian_spectrum(result: Result) -> go.Figure:
     fig.add_scatter(x=top.eigenvalue, y=np.full(len(top), spectrum.density.max()), mode="markers",
                     marker=dict(symbol="triangle-down"), name="top eigenvalues (power iteration)")
     metrics = result.metrics
-    fig.update_layout(title=f"Hessian eigenvalue density (trace {metrics['hessian_trace']:.3g} "
-                            f"± {metrics['hessian_trace_sd']:.2g} over runs)",
-                      xaxis_title="eigenvalue", yaxis_title="density")
+    runs = result.tables["hessian_runs"] if "hessian_runs" in result.tables else None
+    fig.update_layout(title="Hessian eigenvalue density", xaxis_title="eigenvalue", yaxis_title="density")
     # Log scale shows the small outlying eigenvalues beside the bulk; six decades keep the Gaussian tails off.
     top_density = float(np.log10(spectrum.density.max()))
-    fig.update_yaxes(type="log", range=[top_density - 6, top_density + 0.3])
-    return fig
+    fig.update_yaxes(type="log", range=[np.floor(top_density) - 5, np.floor(top_density) + 1])
+    return add_caption(fig, "Density by stochastic Lanczos quadrature; triangles: top eigenvalues by power iteration. "
+                            f"Trace (Hutchinson) {metrics['hessian_trace']:.3g} ± {metrics['hessian_trace_sd']:.2g} "
+                            f"(mean ± SD over {len(runs) if runs is not None else 'several'} random starts).")
 
 
 def three_models(result: Result, params: Mapping[str, Any]) -> go.Figure:
@@ -147,10 +154,10 @@ def three_models(result: Result, params: Mapping[str, Any]) -> go.Figure:
     fig.add_scatter(x=corners.x, y=corners.y, mode="markers+text", text=corners.network, textposition="top center",
                     marker=dict(symbol="x", color="white", size=9), textfont=dict(color="white"), showlegend=False)
     fig.update_layout(title="Train loss on the plane through three networks", xaxis_title="distance along A→B",
-                      yaxis_title="distance towards C")
+                      yaxis_title="towards C")
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
-    return fig
+    return prefer_height(fig, 2.6)
 
 
 def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Figure]:

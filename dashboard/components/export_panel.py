@@ -29,6 +29,7 @@ def render(outcome: Outcome, style: str) -> None:
         ok, why = export.export_available()
         formats = st.multiselect("Formats", ["png", "svg", "pdf"], default=["png", "svg", "pdf"],
                                  key=f"_formats.{name}", disabled=not ok)
+        titles = titles_option(name, chosen)
         if not ok:
             st.info(f"{why} Until then, each chart's camera button downloads an SVG from your browser, "
                     "and the bundle below holds the plotted data and provenance.")
@@ -37,10 +38,21 @@ def render(outcome: Outcome, style: str) -> None:
             with st.spinner("Rendering figures..."):
                 figures = outcome.figures() if formats else {}
                 st.session_state[f"_bundle_bytes.{name}"] = export.bundle_bytes(
-                    figures, outcome.result.tables, outcome.provenance(), formats=formats, style=style)
+                    figures, outcome.result.tables, outcome.provenance(), formats=formats, style=style, title=titles)
         data = st.session_state.get(f"_bundle_bytes.{name}")
         if data:
             st.download_button("Download bundle (.zip)", data, file_name=f"{name}-{style}.zip",
                                mime="application/zip", key=f"_download.{name}")
+
+
+def titles_option(analysis_name: str, style: "export.FigureStyle") -> bool:
+    """Whether exported figures draw their titles; a caption file beside each figure always holds them."""
+    return st.checkbox(
+        "Titles inside the figures", value=style.keeps_title, key=f"_titles.{analysis_name}.{style.name}",
+        help="Papers put a figure's title in its caption: paper styles leave it out of the figure. Either way "
+             "each figure comes with <name>.caption.txt holding its title and notes (tests, abbreviations, "
+             "thresholds).")
+
+
     with st.expander("Provenance", expanded=False):
         st.code(json.dumps(outcome.provenance(), indent=2, default=str), language="json")

@@ -17,6 +17,7 @@ from analyses.eye_tracking.figures import POOLED
 from analyses.eye_tracking.fixations import real_condition
 from analyses.eye_tracking.tables import ROLES, guess_mapping, read_table
 from dashboard.backend import result_store, styled_figures
+from dashboard.components.figures import show
 
 NONE = "(none)"
 ROLE_LABELS = {"subject": "subject", "stimulus": "stimulus (image id)", "condition": "condition",
@@ -88,10 +89,7 @@ def figures(outcome: Outcome, view: dict, rows, style: str) -> None:
         row = [name for name in row if name in built]
         for column, name in zip(st.columns(len(row)) if row else [], row):
             with column:
-                st.plotly_chart(built[name], theme=None, key=f"chart.{name}",
-                                width="stretch" if style == "screen" else "content",
-                                config={"toImageButtonOptions": {"format": "svg", "filename": name},
-                                        "displaylogo": False})
+                show(name, built[name], style)
 
 
 def tables(outcome: Outcome) -> None:

@@ -139,17 +139,28 @@ def _badge(outcome: Outcome) -> None:
         st.warning(f"A corrupt cache entry was found and recomputed: {outcome.problem}")
 
 
-def metrics(outcome: Outcome, shown: Mapping[str, str], formats: Mapping[str, Any] | None = None,
-            missing: str = "—") -> None:
-    """A row of headline numbers; `shown` maps metric names to labels (metrics a result lacks are skipped).
+def metrics(outcome: Outcome, shown: Mapping[str, str | tuple[str, str]], formats: Mapping[str, Any] | None = None,
+            missing: str = "—", per_row: int = 4) -> None:
+    """Rows of headline numbers; `shown` maps metric names to labels, or to (label, help) where a short
+    label needs its full meaning (the test behind a p-value, say) in the tile's tooltip. Metrics a result
+    lacks are skipped.
 
+    At most `per_row` tiles a row (three when labels are long): a tile truncates its label and value to
+    its width, so a row of seven cut "steering SNR (median)" to "steering SNR (me…".
     A format is a format spec (".3f") or a function of the value; a metric that is None or NaN (never
     reached, or undefined for this input) reads `missing`.
     """
     formats = formats or {}
-    shown = {name: label for name, label in shown.items() if name in outcome.result.metrics}
-    columns = st.columns(len(shown))
-    for column, (name, label) in zip(columns, shown.items()):
-        value, how = outcome.result.metrics[name], formats.get(name, ".3g")
-        undefined = value is None or (isinstance(value, float) and value != value)
-        column.metric(label, missing if undefined else how(value) if callable(how) else format(value, how))
+    tiles = [(name, *(label if isinstance(label, tuple) else (label, None)))
+             for name, label in shown.items() if name in outcome.result.metrics]
+    if not tiles:
+        return
+    if max(len(label) for _, label, _ in tiles) > 24:
+        per_row = min(per_row, 3)
+    for start in range(0, len(tiles), per_row):
+        row = tiles[start:start + per_row]
+        for column, (name, label, help_text) in zip(st.columns(per_row), row):
+            value, how = outcome.result.metrics[name], formats.get(name, ".3g")
+            undefined = value is None or (isinstance(value, float) and value != value)
+            column.metric(label, missing if undefined else how(value) if callable(how) else format(value, how),
+                          help=help_text)

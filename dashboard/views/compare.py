@@ -61,7 +61,7 @@ if by and with_values:
             figures["importance"] = compare_figures.importance_bars(ranked, metric)
             st.caption(f"Importance rests on {int(ranked.runs.iloc[0])} runs: a random forest's impurity importance "
                        "(categorical parameters summed over their values) and Spearman's ρ with the metric.")
-for name, figure in styled_figures_of(figures, style).items():
+for name, figure in styled_figures_of(figures, style, title=True).items():
     st.plotly_chart(figure, theme=None, key=f"_compare.chart.{name}",
                     width="stretch" if style == "screen" else "content")
 compare_views.export_bundle(analysis, figures, table, groups if by else None, by, metrics, style)

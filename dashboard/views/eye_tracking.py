@@ -23,7 +23,11 @@ if outcome is not None:
         "n_subjects": "observers", "n_stimuli": "images", "n_fixations": "fixations",
         "fixation_duration_mean_ms": "mean fixation (ms)",
         "entropy_real_mean": "entropy, real", "entropy_fake_mean": "entropy, manipulated",
-        "dispersion_test_p": "Wilcoxon p", "px_per_deg": "px per degree",
+        "dispersion_test_p": ("Wilcoxon p, entropy (uncorrected)",
+                              "Wilcoxon signed-rank test of the per-image mean fixation-map entropy, real vs the "
+                              "mean of the manipulated conditions; one test, not corrected. The per-condition tests "
+                              "(Holm-corrected) are under the condition comparison."),
+        "px_per_deg": "px per degree",
     }, formats={"n_subjects": ".0f", "n_stimuli": ".0f", "n_fixations": ".0f", "fixation_duration_mean_ms": ".0f",
                 "entropy_real_mean": ".2f", "entropy_fake_mean": ".2f", "dispersion_test_p": ".3g",
                 "px_per_deg": ".1f"})
