@@ -42,6 +42,9 @@ class Context:
     # Set by the runner: where `cached` keeps sub-results, and under which analysis and code version.
     store: Any = None
     scope: str = ""
+    # The device the computation actually ran on, set when it asks for one (None: it never used torch,
+    # so it ran on the CPU).
+    used_device: str | None = None
 
     def cached(self, kind: str, params: Mapping[str, Any], compute: Callable[[], "Result"],
                code: Sequence[ModuleType] | None = None) -> "Result":
@@ -99,11 +102,13 @@ class Context:
         import torch
 
         if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
+            self.used_device = "cuda" if torch.cuda.is_available() else "cpu"
+            return self.used_device
         if self.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
+        self.used_device = self.device
         return self.device
 
 
@@ -182,6 +187,9 @@ class Analysis:
     source_dir: Path | None = None
     # Figures for a partial result sent by `ctx.preview` while computing: (partial, params) -> {name: Figure}.
     preview: Callable[[Result, Mapping[str, Any]], dict] | None = None
+    # What these parameters ask for, in one line shown before Run (e.g. "120 prompts: 6 items x ..."), or
+    # None where the analysis cannot say honestly: (params) -> str | None.
+    estimate: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def __post_init__(self) -> None:
         if "smoke" not in self.presets or "default" not in self.presets:

@@ -112,6 +112,7 @@ ANALYSIS = Analysis(
     compute=lazy("analyses.prompt_steering.compute:compute"),
     figures=lazy("analyses.prompt_steering.figures:build_figures"),
     preview=lazy("analyses.prompt_steering.figures:preview_figures"),
+    estimate=lazy("analyses.prompt_steering.estimate:prompt_count"),
     presets={
         "smoke": {"n_items": 6, "n_countries": 3, "n_templates": 1, "n_placebos": 1, "n_permutations": 200},
         "default": {},
