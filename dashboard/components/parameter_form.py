@@ -203,7 +203,8 @@ def typed_input(p) -> bool:
     if p.name == "seed" or p.name.endswith("_seed"):
         return True
     span = p.max - p.min
-    return math.isfinite(span) and span / (p.step or span / 100 or 1) > 200
+    step = p.step or (1 if isinstance(p, Int) else span / 100)  # a float slider without a step has ~100
+    return not math.isfinite(span) or span / (step or 1) > 200
 
 
 def _widget(analysis: Analysis, p) -> Any:
