@@ -144,7 +144,7 @@ def test_generic_page_serves_an_analysis_without_its_own_page():
         at.sidebar.button[0].click().run()
         assert not at.exception
         assert len(charts(at)) == 1
-        assert at.sidebar.slider(key="toy.n").max == 1000
+        assert at.sidebar.number_input(key="toy.n").max == 1000  # a wide integer range: typed
     finally:
         del analyses["toy"]
 

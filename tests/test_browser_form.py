@@ -1,0 +1,111 @@
+"""The form in a real browser: Run pressed while a preset is still loading, on a loaded machine, runs what the
+form shows; a link carries the whole view (parameters, display options, figure style, the image/condition/
+observer picker) and a cached one draws at once."""
+
+import subprocess
+import sys
+import time
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from analyses.core import get
+
+pytestmark = pytest.mark.browser
+
+# Three presets that differ in what the form shows: every pick changes the values.
+PRESETS = ("smoke", "default", "no_edit_pull")
+SHOWN = {"demo_observers": "Demo: observers", "bootstrap": "Bootstrap resamples",
+         "edit_attraction": "Demo: pull of the edit"}
+
+PICK_AND_RUN = """([preset, delay]) => new Promise((resolve, reject) => {
+    const option = [...document.querySelectorAll('[role="option"]')].find(o => o.textContent.trim() === preset);
+    if (!option) { reject('no option ' + preset); return; }
+    const picked = performance.now();
+    option.click();
+    setTimeout(() => {
+        const run = [...document.querySelectorAll('[data-testid="stSidebar"] button')]
+            .find(b => b.textContent.trim() === 'Run');
+        run.click();
+        resolve(performance.now() - picked);
+    }, delay);
+})"""
+
+
+def _query(url: str) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(urlparse(url).query).items()}
+
+
+def _slider_value(page, label: str) -> str:
+    slider = page.get_by_test_id("stSidebar").get_by_role("slider", name=label)
+    return slider.get_attribute("aria-valuenow")
+
+
+def test_run_pressed_as_a_preset_loads_runs_what_the_form_shows(server, browser):
+    analysis = get("eye_tracking")
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]  # a loaded machine
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.goto(f"{server}/eye_tracking")
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_role("button", name="Run", exact=True).wait_for()
+        gaps = []
+        for i in range(20):
+            preset = PRESETS[i % len(PRESETS)]
+            sidebar.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
+            page.get_by_role("option", name=preset, exact=True).wait_for()
+            gaps.append(page.evaluate(PICK_AND_RUN, [preset, (i * 37) % 90]))
+            page.wait_for_function("p => document.body.innerText.includes('Preset ' + p + ',')", arg=preset)
+            page.wait_for_function("p => new URLSearchParams(location.search).get('preset') === p", arg=preset)
+            page.get_by_test_id("stStatusWidget").filter(has_text="Running").wait_for(state="hidden")
+            ran = _query(page.url)
+            expected = analysis.spec.to_text(analysis.params(preset))
+            # The result's parameters (the link is written from them) are the preset's, as the form shows.
+            assert {k: ran.get(k, "") for k in expected if not analysis.spec[k].display} == \
+                   {k: v for k, v in expected.items() if not analysis.spec[k].display}, (i, preset)
+            assert page.evaluate("p => document.body.innerText.includes('Preset ' + p + ', unchanged.')", preset), \
+                (i, preset)
+            form = {name: _slider_value(page, label) for name, label in SHOWN.items()}
+            assert {k: float(v) for k, v in form.items()} == {k: float(ran[k]) for k in SHOWN}, (i, preset)
+        assert max(gaps) < 100, gaps  # every Run within 100 ms of the pick
+    finally:
+        for process in busy:
+            process.kill()
+
+
+def test_a_link_carries_the_whole_view_in_a_browser(server, browser):
+    view = {"view_image": "demo02", "view_condition": "colour_shift", "view_observer": "obs03",
+            "style": "ml-column", "sigma_deg": "1.5"}
+    link = f"{server}/eye_tracking?preset=smoke&" + "&".join(f"{k}={v}" for k, v in view.items())
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.goto(link)
+    page.get_by_text("not been computed on this server yet").or_(page.get_by_text("From cache")).first.wait_for()
+    if page.get_by_text("not been computed on this server yet").count():
+        assert page.locator(".js-plotly-plot").count() == 0  # nothing drawn before Run
+        page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).click()
+    page.locator(".js-plotly-plot").nth(5).wait_for()
+
+    def shown(p) -> dict:
+        picker = {k: p.get_by_test_id("stSelectbox").filter(has_text=label).locator("[data-baseweb=select]")
+                  .inner_text().strip() for k, label in (("view_image", "Image"), ("view_condition", "Condition"),
+                                                          ("view_observer", "Observer"))}
+        return picker
+
+    assert shown(page) == {k: view[k] for k in ("view_image", "view_condition", "view_observer")}
+    assert "ICML/ICLR column" in page.get_by_test_id("stSelectbox").filter(has_text="Figure style").inner_text()
+    page.wait_for_function("() => location.search.includes('view_observer=obs03')")
+
+    # Another observer from the picker: the URL follows; the URL in a new tab opens the same view, from the cache.
+    page.get_by_test_id("stSelectbox").filter(has_text="Observer").click()
+    page.get_by_role("option", name="obs04", exact=True).click()
+    page.wait_for_function("() => location.search.includes('view_observer=obs04')")
+    time.sleep(0.5)
+    fresh = browser.new_page(viewport={"width": 1400, "height": 1000})
+    fresh.set_default_timeout(60_000)
+    fresh.goto(page.url)
+    fresh.get_by_text("From cache").wait_for()
+    fresh.locator(".js-plotly-plot").nth(5).wait_for()
+    assert shown(fresh) == {**{k: view[k] for k in ("view_image", "view_condition")}, "view_observer": "obs04"}
+    assert _query(fresh.url)["style"] == "ml-column" and _query(fresh.url)["sigma_deg"] == "1.5"
