@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import streamlit as st
 
-from analyses.core import Analysis, InputFile, Outcome, run
+from analyses.core import Analysis, InputFile, ModelId, Outcome, run
 from analyses.core.runner import result_key
 from dashboard.backend import result_store
 from dashboard.components.parameter_form import FormState, write_link
@@ -112,8 +112,8 @@ def compute(analysis: Analysis, form: FormState) -> Outcome | None:
 
 
 def _value_text(p, value: Any) -> str:
-    if isinstance(p, InputFile):
-        return Path(value).name if value else "none"  # a file's name, never its server path
+    if isinstance(p, InputFile) or (isinstance(p, ModelId) and value and Path(str(value)).is_absolute()):
+        return Path(value).name if value else "none"  # a file's or directory's name, never its server path
     return p.to_text(value) if value is not None else "none"
 
 
