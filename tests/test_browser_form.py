@@ -47,7 +47,7 @@ def test_run_pressed_as_a_preset_loads_runs_what_the_form_shows(server, browser)
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])]  # a loaded machine
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(120_000)
+        page.set_default_timeout(300_000)  # the first run of each preset computes, on a loaded machine
         page.goto(f"{server}/eye_tracking")
         sidebar = page.get_by_test_id("stSidebar")
         sidebar.get_by_role("button", name="Run", exact=True).wait_for()
@@ -59,7 +59,7 @@ def test_run_pressed_as_a_preset_loads_runs_what_the_form_shows(server, browser)
             gaps.append(page.evaluate(PICK_AND_RUN, [preset, 0 if i % 2 else (i * 37) % 90]))
             page.wait_for_function("p => document.body.innerText.includes('Preset ' + p + ',')", arg=preset)
             page.wait_for_function("p => new URLSearchParams(location.search).get('preset') === p", arg=preset)
-            page.get_by_test_id("stStatusWidget").filter(has_text="Running").wait_for(state="hidden")
+            # Not waiting for the charts: the next pick may land while they are still being drawn.
             ran = _query(page.url)
             expected = analysis.spec.to_text(analysis.params(preset))
             # The result's parameters (the link is written from them) are the preset's, as the form shows.
@@ -82,7 +82,7 @@ def test_a_link_carries_the_whole_view_in_a_browser(server, browser):
             "style": "ml-column", "sigma_deg": "1.5"}
     link = f"{server}/eye_tracking?preset=smoke&" + "&".join(f"{k}={v}" for k, v in view.items())
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(120_000)
+    page.set_default_timeout(300_000)  # the eye-tracking charts took 50-70 s to draw on the loaded test machine
     page.goto(link)
     page.get_by_text("not been computed on this server yet").or_(page.get_by_text("From cache")).first.wait_for()
     if page.get_by_text("not been computed on this server yet").count():
@@ -106,7 +106,7 @@ def test_a_link_carries_the_whole_view_in_a_browser(server, browser):
     page.wait_for_function("() => location.search.includes('view_observer=obs04')")
     time.sleep(0.5)
     fresh = browser.new_page(viewport={"width": 1400, "height": 1000})
-    fresh.set_default_timeout(120_000)  # charts take long to draw on a loaded machine
+    fresh.set_default_timeout(300_000)
     fresh.goto(page.url)
     fresh.get_by_text("From cache").wait_for()
     fresh.locator(".js-plotly-plot").first.wait_for()
