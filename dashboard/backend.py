@@ -23,10 +23,31 @@ def styled_figures(key: str, style: str, display: str, _outcome) -> dict:
     Building and styling Plotly figures is most of a redraw's cost; the figures are only
     read afterwards (serialised to the browser or exported), so sharing them is safe.
     """
+    return styled_figures_of(_outcome.figures(), style)
+
+
+def styled_figures_of(figures: dict, style: str) -> dict:
+    """Figures in one style; on screen they fill the column, paper styles keep their physical size."""
     from analyses.core.export import apply_style
 
-    figures = {name: apply_style(figure, style) for name, figure in _outcome.figures().items()}
-    if style == "screen":  # on screen, fill the column; paper styles keep their physical size
-        for figure in figures.values():
+    styled = {name: apply_style(figure, style) for name, figure in figures.items()}
+    if style == "screen":
+        for figure in styled.values():
             figure.update_layout(width=None, autosize=True)
-    return figures
+    return styled
+
+
+@st.cache_resource
+def job_executor():
+    """The server's pool of worker processes (LABSCOPE_WORKERS, default 2), started once per server.
+
+    Starting it marks jobs an earlier server left running as interrupted."""
+    from analyses.core.jobs import ProcessExecutor
+
+    return ProcessExecutor(result_store().root)
+
+
+def job_store():
+    from analyses.core.jobs import JobStore
+
+    return JobStore(result_store().root)

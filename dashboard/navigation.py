@@ -29,4 +29,6 @@ def analysis_page(analysis: Analysis):
 
 def build_pages() -> list:
     home = st.Page(VIEWS / "home.py", title="Home", icon=":material/home:", default=True)
-    return [home, *(analysis_page(a) for a in all_analyses().values())]
+    compare = st.Page(VIEWS / "compare.py", title="Compare runs", url_path="compare", icon=":material/compare:")
+    jobs = st.Page(VIEWS / "jobs.py", title="Jobs", url_path="jobs", icon=":material/pending_actions:")
+    return [home, *(analysis_page(a) for a in all_analyses().values()), compare, jobs]

@@ -55,6 +55,14 @@ def fresh_streamlit(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def data_roots(monkeypatch, tmp_path_factory):
+    """Page tests link to files in pytest's temporary folders and the shared sample data; the dashboard
+    reads server paths only inside its data roots, so list those, as a server's owner would."""
+    roots = [str(tmp_path_factory.getbasetemp()), str(SHARED / "data")]
+    monkeypatch.setenv("LABSCOPE_DATA_ROOTS", os.pathsep.join(roots))
+
+
+@pytest.fixture
 def toy():
     import toy
 
@@ -81,14 +89,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
+def start_server(workdir: Path, env: dict | None = None, host: str | None = None, args: tuple = ()):
+    """`labscope serve` on a free port with its own cache, waiting until it answers; returns
+    (url to open, process, log file). `env` adds to the environment, `host` is passed as --host."""
     port = _free_port()
-    env = {**os.environ, "LABSCOPE_CACHE_DIR": str(tmp_path_factory.mktemp("served-cache"))}
-    log = tmp_path_factory.mktemp("server") / "serve.log"  # a file, not a pipe: a full pipe would stall the server
-    proc = subprocess.Popen([sys.executable, "-m", "analyses.core.cli", "serve", "--port", str(port)], env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, "LABSCOPE_CACHE_DIR": str(workdir / "cache"), **(env or {})}
+    log = workdir / "serve.log"  # a file, not a pipe: a full pipe would stall the server
+    command = [sys.executable, "-m", "analyses.core.cli", "serve", "--port", str(port), *args]
+    if host is not None:
+        command += ["--host", host]
+    proc = subprocess.Popen(command, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}" if host in (None, "localhost", "0.0.0.0") else f"http://{host}:{port}"
     deadline = time.time() + 60
     while True:
         try:
@@ -100,9 +112,25 @@ def server(tmp_path_factory):
             proc.kill()
             pytest.fail(f"server did not start:\n{log.read_text()}")
         time.sleep(0.3)
-    yield url
+    return url, proc, log
+
+
+def stop_server(proc) -> None:
     proc.terminate()
     proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def served_data(tmp_path_factory) -> Path:
+    """The `server`'s data root: files a browser test links to by their server path go here."""
+    return tmp_path_factory.mktemp("served-data")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, served_data):
+    url, proc, _ = start_server(tmp_path_factory.mktemp("server"), env={"LABSCOPE_DATA_ROOTS": str(served_data)})
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,11 @@ def test_demo_then_an_uploaded_table_with_a_column_mapping(server, browser, tmp_
         run.click()
     page.get_by_text("Simulated data.").wait_for()
     page.locator(".js-plotly-plot").nth(5).wait_for()
-    assert page.locator(".js-plotly-plot").count() == 6
+    last = page.locator(".js-plotly-plot").nth(7)  # the AOI row, below the fold: drawn once scrolled to
+    last.wait_for(state="attached")
+    last.scroll_into_view_if_needed()
+    last.wait_for()
+    assert page.locator(".js-plotly-plot").count() == 8  # six figures and the two AOI charts
     assert page.get_by_text("SIMULATED DATA ·").count() >= 1  # in the figure titles
     page.screenshot(path=str(SCREENSHOTS / "eye_tracking.png"), full_page=True)
 

@@ -151,13 +151,15 @@ def test_writer_killed_mid_write_leaves_no_entry(toy, store, tmp_path):
     while not marker.exists():
         assert proc.poll() is None and time.time() < deadline, "writer never reached the write"
         time.sleep(0.05)
-    partial = list((store.root / "results" / "toy").glob("*.tmp"))
+    partial = list((store.root / "tmp").glob("*.tmp"))
     assert partial, "the writer should be midway through a temporary file"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     key = cache_key("toy", toy.code_version, toy.spec.key_params(toy.params("default", {"n": 500})))
     assert not store.path("toy", key).exists()
     assert store.read("toy", key) is None
+    assert CacheStore(store.root).info()["temp_files"] == {"files": 0, "bytes": 0}  # the next start swept it
+    assert not any(p.exists() for p in partial)
     outcome = run(toy, "default", {"n": 500}, store=store)  # the dead writer's lock is free again
     assert outcome.cache_hit is False
     assert run(toy, "default", {"n": 500}, store=CacheStore(store.root)).cache_hit is True
@@ -217,8 +219,6 @@ def test_lru_eviction_under_size_cap(toy, tmp_path):
     store = CacheStore(tmp_path / "cache")
     keys = [run(toy, "default", {"n": n}, store=store).key for n in (100, 200, 300)]
     sizes = [store.path("toy", k).stat().st_size for k in keys]
-    for i, key in enumerate(keys):  # distinct, increasing last-use times
-        os.utime(store.path("toy", key), (1000 + i, 1000 + i))
     store.read("toy", keys[0])  # the oldest becomes the most recently used
     capped = CacheStore(store.root, max_bytes=sum(sizes) + 10)
     newest = run(toy, "default", {"n": 150}, store=capped)

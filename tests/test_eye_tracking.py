@@ -68,7 +68,8 @@ def test_every_demo_figure_says_simulated(store):
     live = ANALYSIS.preview(partials[0], outcome.params)  # drawn while the tests compute
     assert set(live) == {"heatmap", "scanpath"} and all(f.layout.title.text.startswith("SIMULATED") for f in live.values())
     figures = outcome.figures()
-    assert set(figures) == {"heatmap", "scanpath", "real_vs_fake", "conditions", "effects", "saliency_metrics"}
+    assert set(figures) == {"heatmap", "scanpath", "real_vs_fake", "conditions", "effects", "saliency_metrics",
+                            "aoi_dwell", "aoi_transitions", "heatmaps_all"}
     assert all(f.layout.title.text.startswith("SIMULATED DATA") for f in figures.values())
     text = figures["conditions"].layout.annotations[0].text
     assert "Wilcoxon signed-rank" in text and "n = 8 images" in text and "Friedman" in text

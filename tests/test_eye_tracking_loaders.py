@@ -259,7 +259,7 @@ def test_raw_samples_become_fixations_by_idt_and_ivt(tmp_path):
 # --- EyeLink ASC (the real recording) ------------------------------------------------------------------
 
 def test_the_real_eyelink_recording_by_idt():
-    dataset = load(data_path=str(RACCOONS), screen_width_cm=56.8, viewing_distance_cm=105.5)
+    dataset = load(data_path=str(RACCOONS), fixations="detect", screen_width_cm=56.8, viewing_distance_cm=105.5)
     fix = dataset.fixations
     # EyeLink's own parser found one fixation: EFIX L 147953 148207 255 1008.6 1190.4
     assert len(fix) == 1
@@ -271,12 +271,12 @@ def test_the_real_eyelink_recording_by_idt():
 
 
 def test_the_real_eyelink_recording_by_ivt_and_its_threshold():
-    fix = load(data_path=str(RACCOONS), detection="ivt", velocity_threshold=50.0, screen_width_cm=56.8,
-               viewing_distance_cm=105.5).fixations
+    fix = load(data_path=str(RACCOONS), fixations="detect", detection="ivt", velocity_threshold=50.0,
+               screen_width_cm=56.8, viewing_distance_cm=105.5).fixations
     assert len(fix) == 1 and fix["x"].item() == pytest.approx(1008.6, abs=3)
-    with pytest.raises(ValueError, match="I-VT at 20°/s .* found no fixation; try a higher velocity threshold"):
-        load(data_path=str(RACCOONS), detection="ivt", velocity_threshold=20.0, screen_width_cm=56.8,
-             viewing_distance_cm=105.5)
+    with pytest.raises(ValueError, match="I-VT at 20°/s .* found no fixation: try a higher velocity threshold"):
+        load(data_path=str(RACCOONS), fixations="detect", detection="ivt", velocity_threshold=20.0,
+             screen_width_cm=56.8, viewing_distance_cm=105.5)
     with pytest.raises(ValueError, match="out of bounds|no valid fixations left"):
         load(data_path=str(RACCOONS), out_of_bounds="drop")
 

@@ -12,7 +12,7 @@ PAGE = str(Path(__file__).parents[1] / "dashboard" / "views" / "eye_tracking.py"
 RACCOONS = SHARED / "data" / "eyetracking" / "pymovements" / "raccoons.asc"
 
 
-pytestmark = pytest.mark.usefixtures("fresh_streamlit")
+pytestmark = pytest.mark.usefixtures("fresh_streamlit", "data_roots")
 
 
 def charts(at):
@@ -29,18 +29,18 @@ def test_demo_runs_says_simulated_and_views_redraw_from_the_cache():
     assert not at.exception and not at.error
     assert "Computed in" in at.info[0].value
     assert any("Simulated data" in w.value for w in at.warning)
-    assert len(charts(at)) == 6
+    assert len(charts(at)) == 8
     assert [m.label for m in at.metric][:3] == ["observers", "images", "fixations"]
     assert any("SIMULATED" in e.label for e in at.expander)
 
     at.selectbox(key="eye_tracking.view_image").set_value("demo03")
     at.selectbox(key="eye_tracking.view_observer").set_value("obs02").run()  # a view, not a parameter
-    assert not at.exception and len(charts(at)) == 6
+    assert not at.exception and len(charts(at)) == 8
     assert at.selectbox(key="eye_tracking.view_condition").options == ["original", "colour_shift", "patch_swap"]
 
     at.sidebar.slider(key="eye_tracking.sigma_deg").set_value(2.0)
     at.sidebar.button[0].click().run()  # a display option: answered from the cache
-    assert "From cache" in at.success[0].value and len(charts(at)) == 6
+    assert "From cache" in at.success[0].value and len(charts(at)) == 8
     assert at.query_params["sigma_deg"] == "2.0"
 
 
@@ -53,7 +53,12 @@ def test_the_real_eyelink_file_from_a_link():
     assert any("outside the image" in w.value for w in at.warning)  # y = 1190 on a 1080-px screen
     assert not any("Simulated data" in w.value for w in at.warning)
     assert any("raccoons.asc (asc)" in c.value for c in at.caption)
-    assert len(charts(at)) == 2  # heatmap and scanpath: one condition to compare, no fixation on screen to score
+    # heatmap, scanpath and the AOI dwell (a 3 x 3 grid): one condition to compare, no fixation on screen to score,
+    # one fixation so no AOI transition
+    assert len(charts(at)) == 3
+    assert any("1 trials by TRIALID messages" in c.value and "GAZE_COORDS" in c.value
+               and "EyeLink: end − start + 1" in c.value for c in at.caption)
+    assert any(e.label == "Areas of interest" for e in at.expander)
 
 
 def test_a_bad_file_shows_what_is_wrong(tmp_path):

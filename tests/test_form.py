@@ -161,16 +161,3 @@ def test_provenance_records_the_device_used_not_the_setting(store):
     without = run(analysis, overrides={"torch": 0}, device="auto", store=store).result.provenance
     assert without["device"] == "cpu"  # it never asked for a device: it ran on the CPU
 
-
-def test_the_prompt_count_shown_before_run_is_the_planned_one():
-    from analyses.prompt_steering import estimate
-    from analyses.prompt_steering.compute import chosen_formats
-
-    analysis = all_analyses()["prompt_steering"]
-    for preset in analysis.presets:
-        params = analysis.params(preset)
-        assert len(estimate._formats(params)) == len(chosen_formats(params)), preset
-    params = analysis.params("smoke")
-    assert analysis.estimate(params).startswith("120 prompts: 6 items × 4 formats × 5 personas")  # 1 + 3 + 1
-    both = {**params, "response_text": True, "likert_4": True, "permutations": 1, "n_countries": 0}
-    assert analysis.estimate(both).startswith(f"{6 * 24 * 2} prompts: 6 items × 24 formats × 2 personas")

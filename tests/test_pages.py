@@ -9,7 +9,7 @@ DASHBOARD = Path(__file__).parents[1] / "dashboard"
 PAGE = str(DASHBOARD / "views" / "loss_landscape.py")
 
 
-pytestmark = pytest.mark.usefixtures("fresh_streamlit")
+pytestmark = pytest.mark.usefixtures("fresh_streamlit", "data_roots")
 
 
 def charts(at):
@@ -163,16 +163,19 @@ def test_custom_code_needs_the_servers_consent(monkeypatch):
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.query_params.update(link)
     at.run()
-    assert "importing code by name is off on this server" in at.warning[0].value
+    assert "running code from the dashboard is off" in at.warning[0].value.lower()
+    assert "LABSCOPE_ALLOW_CUSTOM_CODE=1" in at.warning[0].value
     assert at.sidebar.text_input(key="loss_landscape.custom_model").disabled
     assert not charts(at)
 
     monkeypatch.setenv("LABSCOPE_ALLOW_CUSTOM_CODE", "1")
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params.update(link)
-    at.run()
-    assert not charts(at)  # even allowed, a link never runs the code by itself: the form waits for Run
-    press_run(at)
+    at.run()  # allowed, but a link alone never runs code: the form shows it and waits for Run
+    assert not at.exception and not at.error and not charts(at)
+    assert at.sidebar.text_input(key="loss_landscape.custom_model").value == "byo_example:teacher_student"
+    assert any("custom_model" in i.value and "press **Run**" in i.value for i in at.info)
+    at.sidebar.button[0].click().run()
     assert not at.exception and not at.error
     assert len(charts(at)) == 10
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from analyses.core import ParameterError, run
+from analyses.core import InputError, ParameterError, run
 from analyses.prompt_steering import (ANALYSIS, activation, formats, models, prefix_tree, prompts, questionnaire,
                                      scoring, tiny)
 from analyses.prompt_steering import compute as compute_module
@@ -64,7 +64,7 @@ def _write(tmp_path, name, text):
     ("repeat.csv", "id,dimension,question,options\nq1,d,A?,Yes|Yes\n", "repeats an option"),
     ("human.csv", "id,dimension,question,options,human:Chile\nq1,d,A?,Yes|No,0.5|0.3|0.2\n",
      "3 probabilities for 2 options"),
-    ("nan.csv", "id,dimension,question,options,human:Chile\nq1,d,A?,Yes|No,nan|1\n", "must be finite"),
+    ("nan.csv", "id,dimension,question,options,human:Chile\nq1,d,A?,Yes|No,nan|1\n", "country 'Chile': nan is not finite"),
     ("bad.json", "{not json", "not valid JSON"),
     ("shape.json", '{"items": 3}', "a list 'items'"),
     ("likert_human.json", '{"items": [{"id": "a", "dimension": "d", "question": "Q", "options": "likert", '
@@ -257,7 +257,7 @@ def test_identifiers_sharing_every_token_are_refused(tiny_gpt2):
 
 # -- the analysis -------------------------------------------------------------------------------------
 
-SMALL = {"n_items": 4, "n_countries": 3, "n_templates": 1, "n_placebos": 1, "n_permutations": 50,
+SMALL = {"n_items": 4, "countries": "United States, China, India", "n_templates": 1, "n_placebos": 1, "n_permutations": 50,
          "batch_size": 8}
 
 
@@ -317,8 +317,12 @@ def test_bad_input_gets_a_message_naming_the_problem(tiny_gpt2, store, monkeypat
 
 def test_a_directory_without_a_model_is_refused_clearly(tmp_path, store):
     (tmp_path / "notes.txt").write_text("no model here")
-    with pytest.raises(ValueError, match="does not hold a loadable causal LM"):
+    with pytest.raises(ParameterError, match="not a model directory"):  # said before anything is read
         run(ANALYSIS, "smoke", overrides={**SMALL, "model": str(tmp_path)}, store=store)
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(InputError, match="does not hold a loadable causal LM") as info:
+        run(ANALYSIS, "smoke", overrides={**SMALL, "model": str(tmp_path)}, store=store)
+    assert str(tmp_path.parent) not in str(info.value)  # the directory by its name: messages reach browsers
 
 
 def test_cli_writes_the_metrics_and_the_scores_table(tiny_gpt2, tmp_path):

@@ -10,7 +10,7 @@ from analyses.prompt_steering.compute import plan, score_table
 
 PARAMS = {"labels_letters": True, "labels_numbers": True, "order_ascending": True, "order_reversed": True,
           "permutations": 0, "response_identifier": True, "response_text": True, "likert_4": False,
-          "likert_5": True, "likert_6": False, "n_countries": 4, "n_templates": 2, "n_placebos": 2,
+          "likert_5": True, "likert_6": False, "countries": "", "n_templates": 2, "n_placebos": 2,
           "persona_slot": "user", "seed": 0}
 
 
@@ -69,8 +69,13 @@ def test_format_noise_and_persona_effects_are_recovered(prompts_table):
     # Signal (between-persona variance of the shifts) over noise (0.04^2): far above 1.
     assert m["steering_snr_median"] > 5
     assert m["rank_kendall_tau_mean"] > 0.8  # the country ordering holds across formats
-    assert m["extrapolability_r_mean"] > 0.9  # a country's shift is the same on every dimension
-    assert m["cluster_ari_mean"] == pytest.approx(1.0)  # so any half of the dimensions groups countries alike
+    # A correlation across 4 countries is not reported: the notes say why.
+    assert np.isnan(m["extrapolability_r_mean"])
+    notes = dict(zip(tables["notes"].topic, tables["notes"].note))
+    assert "4 country persona(s)" in notes["extrapolability_r_mean"]
+    # The paper's extrapolability on the steering effects: any subset of the dimensions groups countries alike.
+    assert [m[f"model_ari_median_r{r}"] for r in range(1, 6)] == pytest.approx([1.0] * 5)
+    assert m["model_k"] >= 2
     # Without position bias, the first-listed option carries what content puts there.
     assert m["position_bias"] < 0.35
 
@@ -125,7 +130,7 @@ def test_jensen_shannon_is_zero_for_identical_answers_and_human_spread_from_dist
     assert metrics.human_between_country_sd(q) == pytest.approx((np.std([0, 1, 0.5]) + np.std([0, 0, 1])) / 2)
     pq, pr, qr = np.sqrt(0.5), np.sqrt((0.25 + 1) / 2), np.sqrt((0.25 + 1) / 2)
     assert metrics.human_spread(q) == pytest.approx((pq + pr + qr) / 3)
-    params = {**PARAMS, "n_countries": 3, "response_text": False}
+    params = {**PARAMS, "countries": "", "response_text": False}
     table = plan(params, q, tokenizer=None, chat=False)
     assert set(table.country) == {"", "P", "Q", "R"}  # the questionnaire's countries become the personas
     scores = score_table(respondent(table))
@@ -140,7 +145,7 @@ def test_specification_curve_finds_the_country_the_respondent_answers_like():
     records = [{"id": item, "dimension": "d", "question": f"Question {item}?", "options": ["a", "b", "c", "d"],
                 "human": {c: list(two_point(m + s, 4)) for c, s in shifts.items()}} for item, m in latent.items()]
     q = questionnaire.from_records(records)
-    params = {**PARAMS, "n_countries": 3, "response_text": False}
+    params = {**PARAMS, "countries": "", "response_text": False}
     scores = score_table(respondent(plan(params, q, tokenizer=None, chat=False), shifts=shifts, latent=latent))
     m, tables = metrics.summary(scores, q, n_permutations=50)
     spec = tables["specification_curve"]
@@ -200,7 +205,7 @@ def test_model_clusters_countries_like_the_humans_when_its_shifts_follow_their_s
     q, scores = scored_bank
     # Human scores on another scale (0-100) with the same grouping, a dimension-specific offset each.
     human = {d: {c: 50 + 100 * s + 7 * k for c, s in COUNTRY_SHIFTS.items()} for k, d in enumerate(DIMS)}
-    m, tables = metrics.summary(scores, _with_scores(q, human), n_permutations=50)
+    m, tables = metrics.summary(scores, _with_scores(q, human), n_permutations=50, cluster_method="ward")
     assert m["model_human_cluster_ari"] == pytest.approx(1.0)
     assert m["human_cluster_ari_mean"] == pytest.approx(1.0)
     assert (tables["extrapolability"].human_ari == 1.0).all()
@@ -211,7 +216,7 @@ def test_model_clusters_countries_like_the_humans_when_its_shifts_follow_their_s
 def test_model_clusters_countries_unlike_the_humans_when_they_group_otherwise(scored_bank):
     q, scores = scored_bank
     other = {"United States": 0.0, "Nigeria": 0.05, "China": 0.5, "India": 1.0}  # {US, Nigeria}, {China}, {India}
-    m, _ = metrics.summary(scores, _with_scores(q, {d: other for d in DIMS}), n_permutations=50)
+    m, _ = metrics.summary(scores, _with_scores(q, {d: other for d in DIMS}), n_permutations=50, cluster_method="ward")
     assert m["model_human_cluster_ari"] < 0.2
     assert m["human_cluster_ari_mean"] == pytest.approx(1.0)  # the humans' own grouping is coherent
 
@@ -223,7 +228,7 @@ def test_human_ari_is_below_one_when_half_the_dimensions_group_countries_otherwi
     one = {"United States": 0.0, "China": 0.01, "India": 0.15, "Nigeria": 0.3}
     other = {"United States": 0.0, "Nigeria": 0.05, "China": 0.5, "India": 1.0}
     mixed = {d: (one if k < 3 else other) for k, d in enumerate(DIMS)}
-    m, tables = metrics.summary(scores, _with_scores(q, mixed), n_permutations=50)
+    m, tables = metrics.summary(scores, _with_scores(q, mixed), n_permutations=50, cluster_method="ward")
     extrap = tables["extrapolability"]
     assert extrap.human_ari.notna().all() and extrap.human_ari.min() < 1.0
     assert m["human_cluster_ari_mean"] < 1.0
@@ -234,9 +239,9 @@ def test_human_cluster_metrics_are_absent_without_human_scores_and_nan_without_s
     q, scores = scored_bank
     from dataclasses import replace
 
-    m, tables = metrics.summary(scores, replace(q, dimension_scores={}), n_permutations=50)
+    m, tables = metrics.summary(scores, replace(q, dimension_scores={}), n_permutations=50, cluster_method="ward")
     assert "human_cluster_ari_mean" not in m and "model_human_cluster_ari" not in m
     assert tables["extrapolability"].human_ari.isna().all()
-    elsewhere = {d: {"Aland": 0.1, "Borduria": 0.5, "Carpania": 0.9} for d in DIMS}
-    m, _ = metrics.summary(scores, _with_scores(q, elsewhere), n_permutations=50)
+    elsewhere = {d: {"Aland": 0.1, "Borduria": 0.5, "Carpania": 0.9, "Dystopia": 0.95} for d in DIMS}
+    m, _ = metrics.summary(scores, _with_scores(q, elsewhere), n_permutations=50, cluster_method="ward")
     assert np.isnan(m["model_human_cluster_ari"]) and m["human_cluster_ari_mean"] == pytest.approx(1.0)

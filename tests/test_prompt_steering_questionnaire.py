@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from analyses.core.errors import InputError
 from analyses.prompt_steering import questionnaire
 from analyses.prompt_steering.compute import plan
 
@@ -31,10 +32,13 @@ def test_a_json_questionnaire_with_dimension_scores_loads_and_its_countries_beco
     assert q.subset(2).dimension_scores == q.dimension_scores
     params = {"labels_letters": True, "labels_numbers": False, "order_ascending": True, "order_reversed": False,
               "permutations": 0, "response_identifier": True, "response_text": False, "likert_4": False,
-              "likert_5": True, "likert_6": False, "n_countries": 2, "n_templates": 1, "n_placebos": 0,
+              "likert_5": True, "likert_6": False, "countries": "", "n_templates": 1, "n_placebos": 0,
               "persona_slot": "user", "seed": 0}
     table = plan(params, q, tokenizer=None, chat=False)
-    assert set(table.country) == {"", "Japan", "Nigeria"}
+    assert set(table.country) == {"", "Japan", "Nigeria", "Sweden"}  # every country with human data
+    chosen = plan({**params, "countries": "Nigeria, Brazil,Nigeria"}, q, tokenizer=None, chat=False)
+    assert list(dict.fromkeys(chosen.country)) == ["", "Nigeria", "Brazil"]  # the user's, in their order, once
+    assert set(plan({**params, "countries": "none"}, q, tokenizer=None, chat=False).country) == {""}
 
 
 def test_countries_with_distributions_come_first_among_persona_countries():
@@ -55,7 +59,7 @@ def test_countries_with_distributions_come_first_among_persona_countries():
 
 @pytest.mark.parametrize("scores, message", [
     ('{"Japan": {"tradition": "high", "openness": 0.4}}',
-     "scored.json, dimension_scores: country 'Japan', dimension 'tradition': 'high' is not a number"),
+     "scored.json, column 'dimension_scores': country 'Japan', dimension 'tradition': 'high' is not a number"),
     ('{"Japan": {"tradition": true, "openness": 0.4}}', "dimension 'tradition': True is not a number"),
     ('{"Japan": {"tradition": NaN, "openness": 0.4}}', "country 'Japan', dimension 'tradition': nan is not finite"),
     ('{"Japan": {"tradition": 0.1, "openness": Infinity}}', "dimension 'openness': inf is not finite"),
@@ -64,13 +68,13 @@ def test_countries_with_distributions_come_first_among_persona_countries():
     ('{"Japan": {"tradition": 0.1}}', "country 'Japan' has scores for 1 dimension(s); at least 2 are needed"),
     ('{"Japan": 0.5}', "country 'Japan': expected an object of dimension -> number"),
     ('{" ": {"tradition": 0.1, "openness": 0.2}}', "empty country name"),
-    ('[["Japan", 0.5]]', "dimension_scores: expected an object mapping each country"),
+    ('[["Japan", 0.5]]', "'dimension_scores': expected an object mapping each country"),
 ])
 def test_dimension_score_errors_name_the_file_country_and_dimension(tmp_path, scores, message):
     text = '{"items": ' + json.dumps(ITEMS) + ', "dimension_scores": ' + scores + '}'
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
         questionnaire.load(_write(tmp_path, text))
-    assert str(error.value).startswith("questionnaire scored.json, dimension_scores")
+    assert str(error.value).startswith("scored.json, column 'dimension_scores': ")
 
 
 def test_a_csv_questionnaire_derives_its_dimension_scores_from_human_distributions(tmp_path):

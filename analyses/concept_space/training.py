@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from analyses.core import Result
+from analyses.core.errors import Diverged
 
 from .data import COMBINATIONS, Concepts, batch, training_combinations
 from .dynamics import quadratic_checkpoints
@@ -111,7 +112,7 @@ def train_run(settings: Mapping[str, Any], on_checkpoint: Callable[[float, Resul
         images, vectors = batch(concepts, combinations, settings["batch_size"], settings["image_size"], generator)
         loss = diffusion_loss(model, images, vectors, generator)
         if not torch.isfinite(loss):
-            raise ArithmeticError(f"training diverged at step {step} (loss {loss.item()}); lower the learning rate")
+            raise Diverged(f"training diverged at step {step} (loss {loss.item()}); lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -8,14 +8,14 @@ Plotly or torch, so listing analyses and answering from the cache stays fast.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping, Sequence
 
+from .errors import InputError
 from .params import ParamSpec
 
 
@@ -45,6 +45,8 @@ class Context:
     # The device the computation actually ran on, set when it asks for one (None: it never used torch,
     # so it ran on the CPU).
     used_device: str | None = None
+    # The parameters as they enter cache keys (input files as content digests), for staged analyses.
+    key_params: Mapping[str, Any] | None = None
 
     def cached(self, kind: str, params: Mapping[str, Any], compute: Callable[[], "Result"],
                code: Sequence[ModuleType] | None = None) -> "Result":
@@ -57,13 +59,22 @@ class Context:
         """
         if self.store is None:
             return compute()
+        name, key = self._part_key(kind, params, code)
+        return self.store.get_or_compute(name, key, compute).result
+
+    def lookup(self, kind: str, params: Mapping[str, Any], code: Sequence[ModuleType] | None = None) -> "Result | None":
+        """The sub-result `cached` would return if it is stored, else None: never computes or waits."""
+        if self.store is None:
+            return None
+        return self.store.lookup(*self._part_key(kind, params, code))
+
+    def _part_key(self, kind: str, params: Mapping[str, Any], code: Sequence[ModuleType] | None) -> tuple[str, str]:
         from .cache import cache_key
 
         analysis = self.scope.split("@")[0]
         scope = self.scope if code is None else f"{analysis}@{_modules_digest(code)}"
         name = f"{analysis}.{kind}"
-        key = cache_key(name, scope, {"kind": kind, "params": dict(params)})  # plain JSON values only
-        return self.store.get_or_compute(name, key, compute).result
+        return name, cache_key(name, scope, {"kind": kind, "params": dict(params)})  # plain JSON values only
 
     def report(self, fraction: float, message: str = "") -> None:
         if self.cancel_event.is_set():
@@ -105,7 +116,7 @@ class Context:
             self.used_device = "cuda" if torch.cuda.is_available() else "cpu"
             return self.used_device
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
+            raise InputError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
         self.used_device = self.device
@@ -145,31 +156,10 @@ def lazy(target: str) -> Callable:
 
 
 def _modules_digest(modules: Sequence[ModuleType]) -> str:
-    """Digest of the named modules' sources (asked once per cached part, so each file is read once
-    per version of it)."""
-    files = []
-    for module in sorted(modules, key=lambda m: m.__name__):
-        stat = Path(module.__file__).stat()
-        files.append((module.__name__, module.__file__, stat.st_mtime_ns, stat.st_size))
-    return _files_digest(tuple(files))
+    """Digest of the named modules' sources and of the in-tree modules they import."""
+    from .code_version import digest
 
-
-@lru_cache(maxsize=64)
-def _files_digest(files: tuple[tuple[str, str, int, int], ...]) -> str:
-    h = hashlib.sha256()
-    for name, path, _, _ in files:
-        h.update(name.encode())
-        h.update(Path(path).read_bytes())
-    return h.hexdigest()[:12]
-
-
-def _source_digest(package_dir: Path) -> str:
-    """Digest of the package's Python sources, except figure builders: restyling a plot changes no result."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in package_dir.rglob("*.py") if p.name != "figures.py"):
-        h.update(path.relative_to(package_dir).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:12]
+    return digest([Path(m.__file__) for m in modules])
 
 
 @dataclass(frozen=True)
@@ -183,7 +173,8 @@ class Analysis:
     figures: Callable[[Result, Mapping[str, Any]], dict]
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     summary: str = ""
-    # The package whose sources are hashed into the code version (defaults to the compute function's).
+    # The package whose sources start the code version (defaults to the compute function's); the in-tree
+    # modules they import are followed (see code_version.py).
     source_dir: Path | None = None
     # Figures for a partial result sent by `ctx.preview` while computing: (partial, params) -> {name: Figure}.
     preview: Callable[[Result, Mapping[str, Any]], dict] | None = None
@@ -202,7 +193,8 @@ class Analysis:
 
     @cached_property
     def code_version(self) -> str:
-        """Declared version plus a digest of the analysis sources: editing the code invalidates its cache."""
+        """Declared version plus a digest of the analysis' sources and the in-tree code they import
+        (figure builders and the backend excepted): editing any of it invalidates the analysis' cache."""
         if self.source_dir is not None:
             directory = Path(self.source_dir)
         elif hasattr(self.compute, "target_module"):
@@ -213,14 +205,18 @@ class Analysis:
             import inspect
 
             directory = Path(inspect.getfile(self.compute)).parent
-        return f"{self.version}+{_source_digest(directory)}"
+        from .code_version import digest, package_files
 
-    def params(self, preset: str | None = "default", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Validated parameters: defaults, then the preset, then explicit overrides."""
+        return f"{self.version}+{digest(package_files(directory), base=directory)}"
+
+    def params(self, preset: str | None = "default", overrides: Mapping[str, Any] | None = None,
+               policy: Any = None) -> dict[str, Any]:
+        """Validated parameters: defaults, then the preset, then explicit overrides (under the
+        dashboard's `policy`, if given: see `ParamSpec.validate`)."""
         if preset is not None and preset not in self.presets:
             from .params import ParameterError
 
             raise ParameterError(f"unknown preset {preset!r} for {self.name}; known: {', '.join(self.presets)}")
         merged = dict(self.presets.get(preset, {}) if preset else {})
         merged.update(overrides or {})
-        return self.spec.validate(merged)
+        return self.spec.validate(merged, policy=policy)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
+import secrets
+import socket
 import sys
 from pathlib import Path
 
 from . import registry
 from .analysis import Cancelled
 from .cache import CacheStore
+from .errors import InputError
 from .params import ParameterError
+
+TOKEN_ENV = "LABSCOPE_TOKEN"
 
 
 def _store(args) -> CacheStore:
@@ -62,7 +68,7 @@ def cmd_run(args) -> int:
     table_files = _write_tables(outcome, out)
     record = {
         "analysis": outcome.analysis.name,
-        "params": outcome.params,
+        "params": outcome.public_params(),
         "metrics": outcome.result.metrics,
         "tables": table_files,
         "provenance": outcome.provenance(),
@@ -118,20 +124,169 @@ def cmd_params(args) -> int:
 def cmd_cache(args) -> int:
     store = _store(args)
     if args.action == "clear":
-        print(f"removed {store.clear(args.analysis)} entries from {store.root}")
+        before = store.info()
+        removed = store.clear(args.analysis)
+        if args.analysis:
+            print(f"removed {removed} entries of {args.analysis} from {store.root}")
+        else:
+            temps = before["temp_files"]["files"] - store.info()["temp_files"]["files"]
+            print(f"removed {removed} entries, {before['uploads']['files']} uploads and {temps} temporary files "
+                  f"from {store.root}")
     else:
         print(json.dumps(store.info(), indent=2))
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether serving on `host` is reachable only from this machine: localhost or a 127.x/::1
+    address (or a name that resolves only to those). 0.0.0.0, :: and real addresses are not."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def serve_command(app: Path, port: int, host: str) -> list[str]:
+    """The Streamlit command line: security settings travel as flags (a config file is read only
+    from the folder Streamlit starts in). No tracebacks in the browser; XSRF and CORS checks on."""
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",
+            "--server.enableXsrfProtection", "true", "--server.enableCORS", "true", "--server.maxUploadSize", "200"]
+
+
+def cmd_runs(args) -> int:
+    """Every cached run of an analysis as runs.csv; with --group-by, per-group statistics as groups.csv
+    (or groups.tex, a booktabs table)."""
+    from . import compare
+
+    analysis = registry.get(args.name)
+    conditions = analysis.spec.validate_some(analysis.spec.from_text(args.where)) if args.where else {}
+    table, params, metrics = compare.runs_table(compare.cached_runs(_store(args), analysis.name))
+    table = compare.where(table, conditions)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "runs.csv", index=False)
+    print(f"{len(table)} cached runs of {analysis.name} -> {out / 'runs.csv'}")
+    if args.group_by:
+        by = [name.strip() for name in args.group_by.split(",") if name.strip()]
+        groups = compare.group(table, by, metrics)
+        if args.format == "latex":
+            shown = [m for m in metrics if groups[f"{m}_mean"].notna().any()]
+            (out / "groups.tex").write_text(compare.latex_table(groups, by, shown))
+            print(f"{len(groups)} groups -> {out / 'groups.tex'}")
+        else:
+            groups.to_csv(out / "groups.csv", index=False)
+            print(f"{len(groups)} groups -> {out / 'groups.csv'}")
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    """The jobs of the dashboard(s) using this cache: list them, follow one, or cancel one."""
+    import time
+
+    from .jobs import JobStore
+
+    jobs = JobStore(_store(args).root)
+    if args.cancel or args.follow:
+        wanted = args.cancel or args.follow
+        matches = [j for j in jobs.list(limit=10_000) if j.id.startswith(wanted)]
+        if len(matches) != 1:
+            raise ParameterError(f"job {wanted!r}: {'no such job' if not matches else 'ambiguous prefix'}")
+        job = matches[0]
+        if args.cancel:
+            jobs.cancel(job.id)
+            print(f"{job.id[:12]}: cancel requested ({jobs.get(job.id).status})")
+            return 0
+        update, close = _progress_bar(args.quiet)
+        try:
+            while (job := jobs.get(job.id)).active:
+                if update:
+                    update(job.progress, job.message or job.status)
+                time.sleep(0.5)
+        finally:
+            close()
+        print(f"{job.id[:12]} {job.analysis}: {job.status} after {job.elapsed():.1f} s"
+              + (f" ({job.error})" if job.error else ""))
+        return 0 if job.status == "done" else 1
+    for job in jobs.list(limit=args.limit):
+        print(f"{job.id[:12]}  {job.analysis:<18} {job.status:<11} {100 * job.progress:5.1f}%  "
+              f"{job.elapsed():7.1f} s  {job.error or job.message}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    """A grid of settings through the cache (inline, a local pool or Dask); sweep.csv and a result.json per point."""
+    from . import sweep
+
+    spec = sweep.from_yaml(args.from_file) if args.from_file else {"grid": [], "points": [], "preset": None}
+    if spec.get("analysis") and spec["analysis"] != args.name:
+        raise ParameterError(f"the sweep file is for {spec['analysis']!r}, not {args.name!r}")
+    analysis = registry.get(args.name)
+    plan = sweep.build(analysis, args.preset or spec.get("preset") or "default", [*spec["grid"], *args.grid],
+                       spec["points"])
+    store = _store(args)
+    print(f"{len(plan.points)} points of {analysis.name} (preset {plan.preset}), executor {args.executor}",
+          file=sys.stderr)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(plan.points), unit="point", file=sys.stderr)
+
+    def progress(i: int, record: dict) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(record["status"] + (" (cache)" if record["cache_hit"] else ""))
+
+    try:
+        records = sweep.execute(plan, store.root, args.executor, args.scheduler, args.workers, args.device, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    csv = sweep.write_outputs(plan, records, args.out)
+    failed = [(i, r) for i, r in enumerate(records) if r["status"] != "done"]
+    cached = sum(1 for r in records if r["status"] == "done" and r["cache_hit"])
+    print(f"{analysis.name}: {len(records) - len(failed) - cached} computed, {cached} from cache, "
+          f"{len(failed)} failed -> {csv}")
+    for i, record in failed:
+        settings = ", ".join(f"{k}={v}" for k, v in record["overrides"].items())
+        print(f"  point {i} ({settings}): {record['error']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_serve(args) -> int:
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     if args.cache_dir:
         os.environ["LABSCOPE_CACHE_DIR"] = str(Path(args.cache_dir).resolve())
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-               "--server.address", args.host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--client.toolbarMode", "viewer"]
-    os.execv(sys.executable, command)
+    shown_host = "localhost" if is_loopback(args.host) else (args.host if args.host not in ("0.0.0.0", "::") else
+                                                             socket.gethostname())
+    url = f"http://{shown_host}:{args.port}/"
+    if args.no_token:
+        os.environ.pop(TOKEN_ENV, None)
+        if not is_loopback(args.host):
+            print(f"labscope: WARNING: serving on {args.host} without a token (--no-token): anyone who can reach "
+                  f"port {args.port} can use the dashboard and make this server compute", file=sys.stderr)
+        print(f"labscope: open {url}", file=sys.stderr)
+    elif os.environ.get(TOKEN_ENV) or not is_loopback(args.host):
+        if not os.environ.get(TOKEN_ENV):
+            os.environ[TOKEN_ENV] = secrets.token_urlsafe(24)
+            print(f"labscope: access token: {os.environ[TOKEN_ENV]}", file=sys.stderr)
+            print(f"labscope: open {url}?token={os.environ[TOKEN_ENV]}", file=sys.stderr)
+        else:
+            print(f"labscope: open {url}?token=<the token in ${TOKEN_ENV}>", file=sys.stderr)
+    else:
+        print(f"labscope: open {url}", file=sys.stderr)
+    sys.stderr.flush()
+    os.execv(sys.executable, serve_command(app, args.port, args.host))
     return 0  # not reached
 
 
@@ -142,7 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="start the dashboard")
     serve.add_argument("--port", type=int, default=8501)
-    serve.add_argument("--host", default="localhost")
+    serve.add_argument("--host", default="localhost",
+                       help="address to listen on; anything but localhost/127.x/::1 requires an access token")
+    serve.add_argument("--no-token", action="store_true",
+                       help="serve without an access token even off localhost (anyone who can connect may use it)")
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("list", help="list analyses and their papers").set_defaults(func=cmd_list)
@@ -166,8 +324,42 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="png, svg or pdf (repeatable or comma-separated; default all three)")
             command.add_argument("--style", default="ml-column", help="journal preset, e.g. ml-column, ml-full, acl-column")
 
+    runs = sub.add_parser("runs", help="list an analysis' cached runs; group them with exact statistics")
+    runs.add_argument("name", help="analysis name (see `labscope list`)")
+    runs.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                      help="keep runs with this parameter value (repeatable)")
+    runs.add_argument("--group-by", default="", metavar="K1,K2", help="parameters to group by (e.g. all but the seed)")
+    runs.add_argument("--format", choices=("csv", "latex"), default="csv", help="of the groups table")
+    runs.add_argument("--out", required=True, help="output directory")
+    runs.set_defaults(func=cmd_runs)
+
+    sweep = sub.add_parser("sweep", help="run a grid of settings through the cache, locally or on Dask")
+    sweep.add_argument("name", help="analysis name (see `labscope list`)")
+    sweep.add_argument("--preset", default=None, help="the base every point overrides (default: 'default')")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2|A..B",
+                       help="a swept parameter (repeatable; the points are the product)")
+    sweep.add_argument("--from", dest="from_file", metavar="SWEEP.yaml", help="grid and/or listed points from a file")
+    sweep.add_argument("--executor", choices=("inline", "processes", "dask"), default="inline")
+    sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       default=os.environ.get("LABSCOPE_DASK_SCHEDULER") or None,
+                       help="an existing Dask scheduler (default: a LocalCluster for the sweep)")
+    sweep.add_argument("--workers", type=int, default=None, help="local workers (default: LABSCOPE_WORKERS or 2)")
+    sweep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    sweep.add_argument("--out", required=True, help="output directory")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=cmd_sweep)
+
+    jobs = sub.add_parser("jobs", help="list, follow or cancel the dashboard's jobs (those using this cache)")
+    jobs.add_argument("--follow", metavar="ID", help="show one job's progress until it ends (an id prefix)")
+    jobs.add_argument("--cancel", metavar="ID", help="ask a job to stop (an id prefix)")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--quiet", action="store_true", help="no progress bar with --follow")
+    jobs.set_defaults(func=cmd_jobs)
+
     cache = sub.add_parser("cache", help="inspect or clear the result cache")
-    cache.add_argument("action", choices=("info", "clear"))
+    cache.add_argument("action", choices=("info", "clear"),
+                       help="info: entries and bytes per analysis, uploads, temporary files, the cap (JSON); "
+                            "clear: remove entries, uploads and temporary files of dead writers")
     cache.add_argument("--analysis", help="clear only this analysis' entries")
     cache.set_defaults(func=cmd_cache)
     return parser
@@ -183,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as exc:
         print(f"labscope: error: {exc}", file=sys.stderr)
         return 2
+    except InputError as exc:  # the user's file, row or value: the message says which and what
+        print(f"labscope: error: {exc}", file=sys.stderr)
+        return 1
     except (Cancelled, KeyboardInterrupt):
         print("labscope: cancelled; nothing was cached", file=sys.stderr)
         return 130
@@ -193,6 +388,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (ValueError, ArithmeticError, OSError, RuntimeError) as exc:  # bad data, divergence, no GPU...
         print(f"labscope: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: no raw traceback on the terminal, the full one in the log
+        from . import errorlog
+
+        reference, path = errorlog.record(exc, f"labscope {args.command}", echo=False)
+        where = f"the traceback is in {path}" if path else "the traceback could not be written to a log"
+        print(f"labscope: internal error ({type(exc).__name__}, reference {reference}); {where}", file=sys.stderr)
         return 1
 
 

@@ -36,3 +36,8 @@ class InputError(ValueError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {problem}" if where else problem)
+
+
+class Diverged(InputError, FloatingPointError):
+    """A computation blew up on the chosen settings (a loss became inf or NaN): the message says which
+    setting to change. Still an ArithmeticError for code that catches those."""

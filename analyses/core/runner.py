@@ -46,9 +46,18 @@ class Outcome:
         return self._figures
 
     def provenance(self) -> dict[str, Any]:
-        """The stored record plus this request's view: display options, cache hit, key."""
+        """The stored record plus this request's view: display options, cache hit, key, and the inputs
+        by this request's own file names beside their digests (the stored record has digests only)."""
+        digests = self.result.provenance.get("data_digests", {})
+        inputs = {name: {"name": own, "sha256": digests.get(name)}
+                  for name, own in self.analysis.spec.input_names(self.params).items()}
         return {**self.result.provenance, "display": self.analysis.spec.display_params(self.params),
-                "cache_hit": self.cache_hit, "cache_key": self.key}
+                "inputs": inputs, "cache_hit": self.cache_hit, "cache_key": self.key}
+
+    def public_params(self) -> dict[str, Any]:
+        """The parameters with inputs by their own file names (for result.json): no server paths."""
+        names = self.analysis.spec.input_names(self.params)
+        return {name: names.get(name, value) for name, value in self.params.items()}
 
 
 def package_versions() -> dict[str, str]:
@@ -96,22 +105,26 @@ def run(
     on_wait: Callable[[], None] | None = None,
     cancel_event: threading.Event | None = None,
     store: CacheStore | None = None,
+    policy: Any = None,
 ) -> Outcome:
     """Validate parameters, answer from the cache or compute, and return the outcome.
 
     Pass `params` (already complete) or `preset` + `overrides`. The compute device is an
     execution setting, not part of the cache key; the device used is in the provenance.
     `on_preview` receives the partial results the analysis sends while computing (never on a hit).
+    `policy` is the dashboard's `ServerPolicy` (confined paths, no custom code); the CLI and API pass none.
     """
     started = time.perf_counter()
     if isinstance(analysis, str):
         analysis = registry.get(analysis)
-    values = analysis.spec.validate(params) if params is not None else analysis.params(preset, overrides)
+    values = (analysis.spec.validate(params, policy=policy) if params is not None
+              else analysis.params(preset, overrides, policy=policy))
     store = store or CacheStore()
-    key_params = analysis.spec.key_params(values)  # hashes input files once: reused for key and provenance
+    digests = analysis.spec.input_digests(values)  # hashes input files once: reused for key and provenance
+    key_params = analysis.spec.key_params(values, digests)
     key = cache_key(analysis.name, analysis.code_version, key_params)
     ctx = Context(device=device, on_progress=on_progress, on_preview=on_preview, cancel_event=cancel_event or threading.Event(),
-                  store=store, scope=f"{analysis.name}@{analysis.code_version}")
+                  store=store, scope=f"{analysis.name}@{analysis.code_version}", key_params=key_params)
     compute_values = analysis.spec.compute_params(values)
 
     def compute() -> Result:
@@ -124,9 +137,9 @@ def run(
             "title": analysis.title,
             "papers": list(analysis.papers),
             "code_version": analysis.code_version,
-            "params": compute_values,
+            "params": key_params,  # inputs by digest: a shared entry never shows one user's paths to another
             "key_params": key_params,
-            "data_digests": analysis.spec.input_digests(values),
+            "data_digests": digests,
             "seeds": _seeds(values),
             "packages": package_versions(),
             "git_revision": git_revision(),

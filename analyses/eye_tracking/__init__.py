@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses.core import Analysis, Choice, Float, InputFile, Int, ParamSpec, lazy
+from analyses.core import Analysis, Bool, Choice, Float, InputFile, Int, ParamSpec, Text, lazy
 
 def _has_file(p) -> bool:
     return bool(p["data_path"])
@@ -21,6 +21,11 @@ def _detects(p) -> bool:
                              or (p["data_format"] == "auto" and str(p["data_path"]).lower().endswith(".asc")))
 
 
+def _is_asc(p) -> bool:
+    return _has_file(p) and (p["data_format"] == "asc" or (p["data_format"] == "auto"
+                                                           and str(p["data_path"]).lower().endswith(".asc")))
+
+
 def _demo(p) -> bool:
     return not _has_file(p)
 
@@ -30,13 +35,41 @@ MEASURES = ("entropy", "centroid_distance", "hull_area", "bcea", "n_fixations", 
 
 SPEC = ParamSpec((
     InputFile("data_path", label="Recordings",
-              suffixes=(".zip", ".pickle", ".pkl", ".csv", ".tsv", ".txt", ".parquet", ".asc"),
+              suffixes=(".zip", ".pickle", ".pkl", ".csv", ".tsv", ".txt", ".parquet", ".asc", ".json"),
               help="Empty: the simulated demo. The paper's layout as a .zip (gaze_data.pickle + images/ + masks/) "
                    "or a bare gaze_data.pickle; a fixation table (.csv/.tsv/.txt, e.g. an EyeLink Data Viewer "
-                   "fixation report, or .parquet); an EyeLink .asc recording.", section="Data"),
-    Choice("data_format", "auto", choices=("auto", "paper", "fixations", "samples", "asc"), label="Data format",
+                   "fixation report, or .parquet); an EyeLink .asc recording; eyekit's fixation-sequence .json.",
+              section="Data"),
+    Choice("data_format", "auto", choices=("auto", "paper", "fixations", "samples", "asc", "eyekit"),
+           label="Data format",
            help="auto: from the file's suffix. samples: a table of raw gaze samples (time, x, y), "
                 "fixations detected below.", section="Data", visible_if=_has_file),
+    Choice("time_unit", "ms", choices=("ms", "s", "us"), label="Time unit of the table",
+           help="Of a table's time columns (start/onset, end/offset, duration, sample time); results are in ms.",
+           section="Data", visible_if=_has_file),
+    Text("trial_message", "", label="Trial message (ASC)",
+         help="Empty: TRIALID messages mark the trials, else each START … END recording block. Or the text of "
+              "your own message that starts a trial, e.g. start_trial (the word after it names the trial).",
+         section="Data", visible_if=_is_asc),
+    Choice("fixations", "auto", choices=("auto", "tracker", "detect"), label="Fixations (ASC)",
+           help="tracker: the file's own EFIX events (what Data Viewer reports). detect: re-detected from the "
+                "samples below. auto: the tracker's when the file has them.", section="Data", visible_if=_is_asc),
+    Choice("eye", "auto", choices=("auto", "left", "right", "average"), label="Eye (ASC)",
+           help="auto: the recorded eye; with both, the left for the tracker's events and both averaged for "
+                "re-detection. average needs detect.", section="Data", visible_if=_is_asc),
+    Bool("screen_from_file", True, label="Screen size from the recording",
+         help="Use the ASC file's GAZE_COORDS (else DISPLAY_COORDS) instead of the screen width/height below.",
+         section="Screen geometry", visible_if=_is_asc),
+    Choice("aoi_source", "auto", choices=("auto", "file", "masks", "grid", "none"), label="Areas of interest",
+           help="file: the AOI file below. masks: the dataset's edited regions. grid: equal cells. auto: the file "
+                "if given, else the masks where the data have them, else the grid.", section="Areas of interest"),
+    InputFile("aoi_file", label="AOI file", suffixes=(".csv", ".tsv", ".txt", ".ias"),
+              help="Rectangles (aoi, left, top, right, bottom) or polygons (aoi, points: 'x y; x y; ...') per "
+                   "stimulus (column stimulus; empty: every stimulus), or an EyeLink Data Viewer .ias file.",
+              section="Areas of interest", visible_if={"aoi_source": ("auto", "file")}),
+    Int("aoi_grid", 3, min=1, max=12, label="AOI grid (cells per side)",
+        help="With grid areas: the image is cut into this many cells per side.",
+        section="Areas of interest", visible_if={"aoi_source": ("auto", "grid")}),
     Choice("detection", "idt", choices=("idt", "ivt"), label="Fixation detection",
            help="For ASC and raw samples: I-VT (velocity threshold) or I-DT (dispersion threshold), by pymovements.",
            section="Fixation detection", visible_if=_detects),

@@ -13,7 +13,7 @@ import pandas as pd
 
 from analyses.core import Context, Result
 
-from . import MEASURES, dispersion, loaders, maps, saliency, stats
+from . import MEASURES, aois, dispersion, loaders, maps, saliency, stats
 from .fixations import Dataset, real_condition
 from .geometry import Screen
 
@@ -84,14 +84,84 @@ def saliency_scores(dataset: Dataset, screen: Screen, sigma_deg: float, real: st
     return pd.DataFrame(rows)
 
 
+def aoi_sets(dataset: Dataset, params: Mapping[str, Any]) -> tuple[dict, str]:
+    """The AOIs of every stimulus and where they came from."""
+    source = params.get("aoi_source", "auto")
+    if source == "none":
+        return {}, "none"
+    if source == "file" or (source == "auto" and params.get("aoi_file")):
+        if not params.get("aoi_file"):
+            from analyses.core.errors import InputError
+
+            raise InputError("aoi_source=file needs an AOI file (aoi_file)")
+        return aois.for_stimuli(aois.read_file(params["aoi_file"]), dataset.stimuli), "file"
+    masks = aois.from_masks(dataset.stimuli)
+    if source == "masks" or (source == "auto" and masks):
+        return masks, "masks"
+    return aois.grid(dataset.stimuli, params["aoi_grid"]), f"grid {params['aoi_grid']}×{params['aoi_grid']}"
+
+
+def aoi_analysis(fix: pd.DataFrame, sets: dict, real: str | None, fakes: list[str], bootstrap: int,
+                 seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """Per trial and AOI measures, transitions with their entropy, and real vs manipulated dwell per AOI."""
+    if not sets:
+        return {}, {}
+    labels = aois.label(fix, sets)
+    measures = aois.trial_measures(fix, labels, sets)
+    counts = aois.transition_counts(fix, labels)
+    metrics: dict[str, float] = {}
+    h_t, h_s = aois.transition_entropy(counts)
+    metrics.update(aoi_transition_entropy_bits=h_t, aoi_stationary_entropy_bits=h_s,
+                   aoi_count=len({a.name for v in sets.values() for a in v}),
+                   aoi_outside_share=float((labels == aois.OUTSIDE).mean()))
+    for cond, part in counts.groupby("condition"):
+        if counts["condition"].nunique() > 1:
+            metrics[f"aoi_transition_entropy_bits_{cond}"] = aois.transition_entropy(part)[0]
+    value = "dwell_share" if measures["dwell_share"].notna().any() else "fixation_share"
+    summary = (measures.groupby(["condition", "aoi"])
+               .agg(trials=("subject", "size"), fixation_count_mean=("fixation_count", "mean"),
+                    fixation_share_mean=("fixation_share", "mean"), dwell_time_ms_mean=("dwell_time_ms", "mean"),
+                    dwell_share_mean=("dwell_share", "mean"),
+                    first_fixation_time_ms_mean=("first_fixation_time_ms", "mean"),
+                    revisits_mean=("revisits", "mean")).reset_index())
+    tests = pd.DataFrame()
+    if real is not None and fakes:
+        wide = measures.pivot_table(index=["subject", "stimulus", "condition"], columns="aoi", values=value,
+                                    aggfunc="first").reset_index()
+        names = [c for c in wide.columns if c not in ("subject", "stimulus", "condition")]
+        means = stats.image_means(wide, names)
+        tests = stats.condition_tests(means, names, real, fakes, bootstrap, seed)
+        if not tests.empty:
+            tests = tests.rename(columns={"measure": "aoi"}).assign(measure=value)
+    return {"aoi_measures": measures, "aoi_summary": summary, "aoi_transitions": counts, "aoi_tests": tests}, metrics
+
+
+def fixation_metrics(fix: pd.DataFrame, recording_trials: pd.DataFrame | None, n_trials: int) -> dict[str, float]:
+    """Counts and durations a researcher checks against the tracker's own report, overall and per condition."""
+    out = {"trials_total": len(recording_trials) if recording_trials is not None else n_trials,
+           "fixations_total": len(fix)}
+    durations = fix["duration"].to_numpy(float)
+    if np.isfinite(durations).any():
+        out["fixation_duration_mean_ms"] = float(np.nanmean(durations))
+        out["fixation_duration_median_ms"] = float(np.nanmedian(durations))
+        if fix["condition"].nunique() > 1:
+            for cond, part in fix.groupby("condition"):
+                d = part["duration"].to_numpy(float)
+                if np.isfinite(d).any():
+                    out[f"fixation_duration_mean_ms_{cond}"] = float(np.nanmean(d))
+                    out[f"fixation_duration_median_ms_{cond}"] = float(np.nanmedian(d))
+                out[f"fixations_total_{cond}"] = len(part)
+    return out
+
+
 def _finite(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(float(v))}
 
 
 def compute(params: Mapping[str, Any], ctx: Context) -> Result:
-    screen = Screen.from_params(params)
     ctx.report(0.02, "loading the recordings")
-    dataset = loaders.load(params, screen)
+    dataset = loaders.load(params, Screen.from_params(params))
+    screen = dataset.screen or Screen.from_params(params)  # an ASC file's own GAZE_COORDS win over the form
     fix = dataset.fixations
     conditions = sorted(fix["condition"].unique())
     real = real_condition(conditions)
@@ -115,6 +185,10 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         ctx.report(0.6, "fitting mixed models")
         mixed, mixed_note = stats.mixed_models(trials, [m for m in measures if m != "n_fixations"], real)
 
+    ctx.report(0.75, "areas of interest")
+    sets, aoi_source = aoi_sets(dataset, params)
+    aoi_tables, aoi_metrics = aoi_analysis(fix, sets, real, fakes, params["bootstrap"], params["seed"])
+
     ctx.report(0.8, "saliency metrics")
     scores = saliency_scores(dataset, screen, params["entropy_sigma_deg"], real)
 
@@ -123,6 +197,9 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
         "n_conditions": len(conditions), "n_trials": len(trials), "n_fixations": len(fix),
         "px_per_deg": screen.px_per_deg, "simulated": float(dataset.simulated),
         "problems": sum(p["count"] for p in dataset.problems),
+        "screen_width_px": screen.width_px, "screen_height_px": screen.height_px,
+        **fixation_metrics(fix, dataset.extra_tables.get("recording_trials"), len(trials)),
+        **aoi_metrics,
     }
     if real is not None:
         is_real = trials["condition"] == real
@@ -150,11 +227,14 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     notes = pd.DataFrame([{"key": "source", "value": dataset.source},
                           {"key": "simulated", "value": str(dataset.simulated)},
                           {"key": "real_condition", "value": real or ""},
-                          {"key": "mixed_model", "value": mixed_note}])
+                          {"key": "mixed_model", "value": mixed_note},
+                          {"key": "screen", "value": f"{screen.width_px}×{screen.height_px} px"},
+                          {"key": "aoi_source", "value": aoi_source},
+                          *({"key": k, "value": v} for k, v in dataset.notes.items())])
     return Result(
         metrics=_finite(metrics),
         tables={"fixations": fix, "trials": trials, "image_means": means, "tests": tests, "friedman": friedman,
                 "mixed_model": mixed, "saliency_metrics": scores, "stimuli": stimuli_table, "problems": problems,
-                "notes": notes},
+                "notes": notes, **dataset.extra_tables, **aoi_tables},
         arrays=arrays,
     )

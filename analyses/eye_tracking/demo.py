@@ -9,7 +9,8 @@ P0 = (1 - a) * S * C + a * M (each term normalised to sum 1), where S is the spe
 saliency of the picture, C a Gaussian centre bias, M the edit mask and a the edit's pull (zero on the
 original). Fixation k is drawn from P0 * prod_j (1 - r * exp(-|p - f_j|^2 / 2 s^2)) over the earlier
 fixations f_j (inhibition of return, strength r, s = 1.5 deg); durations are Gamma(4, 60 ms), times
-(1 + a) inside the edit. Each observer has their own centre-bias width and fixation count.
+(1 + a) inside the edit, with 40 ms between fixations (onsets). Each observer has their own centre-bias
+width and fixation count.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ CONDITIONS = ("original", "patch_swap", "colour_shift")
 CROP = (240, 320)  # height, width of the cut from the photograph
 SCALE = 3          # shown enlarged, 960 x 720 px: about 23 x 17.5 degrees on the default screen
 CELL = 12          # px per cell of the priority map
+SACCADE_MS = 40.0  # time between fixations, for onsets
 
 
 def _photos() -> list[np.ndarray]:
@@ -93,6 +95,7 @@ def simulate(stimuli: dict[tuple[str, str], Stimulus], params: Mapping[str, Any]
             prior = (1 - pull) * _normalised(saliency * centre) + pull * _normalised(mask.astype(float))
             n = 1 + rng.poisson(max(obs["count"] - 1, 0.5))
             inhibition = np.ones_like(prior)
+            clock = 0.0  # ms from the trial's start: a 40-ms saccade before each fixation after the first
             for k in range(n):
                 p = _normalised(prior * inhibition).ravel()
                 cell = rng.choice(p.size, p=p)
@@ -100,9 +103,12 @@ def simulate(stimuli: dict[tuple[str, str], Stimulus], params: Mapping[str, Any]
                 y = gy.ravel()[cell] + rng.uniform(-CELL / 2, CELL / 2)
                 inside = bool(mask.ravel()[cell])
                 duration = rng.gamma(4.0, 60.0) * (1 + pull if inside else 1.0)
-                rows.append((f"obs{s:02d}", name, cond, float(x), float(y), round(duration, 1), k))
+                duration = round(duration, 1)
+                rows.append((f"obs{s:02d}", name, cond, float(x), float(y), duration, k, clock, clock + duration))
+                clock += duration + SACCADE_MS
                 inhibition *= 1 - params["ior_strength"] * np.exp(-((gx - x) ** 2 + (gy - y) ** 2) / ior_s2)
-    return pd.DataFrame(rows, columns=["subject", "stimulus", "condition", "x", "y", "duration", "order"])
+    return pd.DataFrame(rows, columns=["subject", "stimulus", "condition", "x", "y", "duration", "order", "onset",
+                                       "offset"])
 
 
 def load(params: Mapping[str, Any], screen: Screen) -> Dataset:

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import maps
+from . import aoi_figures, maps
 from .fixations import real_condition
 from .geometry import Screen
 from .stats import FAKE
@@ -42,7 +42,8 @@ class View:
         self.stimuli = _text(result.tables["stimuli"]).set_index(["stimulus", "condition"])
         notes = dict(zip(result.tables["notes"]["key"], result.tables["notes"]["value"].astype(str)))
         self.simulated = notes.get("simulated") == "True"
-        self.screen = Screen.from_params(params)
+        file_screen = {k: int(v) for k, v in result.metrics.items() if k in ("screen_width_px", "screen_height_px")}
+        self.screen = Screen.from_params({**params, **file_screen})  # an ASC's GAZE_COORDS, when it set them
         self.conditions = sorted(self.fix["condition"].unique())
         self.real = real_condition(self.conditions)
         images = list(pd.unique(self.fix["stimulus"]))
@@ -296,7 +297,10 @@ def saliency_metrics(view: View) -> go.Figure | None:
 def build_figures(result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
     view = View(result, params)
     built = {"heatmap": heatmap(view), "scanpath": scanpath(view), "real_vs_fake": real_vs_fake(view),
-             "conditions": conditions(view), "effects": effects(view), "saliency_metrics": saliency_metrics(view)}
+             "conditions": conditions(view), "effects": effects(view), "saliency_metrics": saliency_metrics(view),
+             "aoi_dwell": aoi_figures.aoi_dwell(view), "aoi_transitions": aoi_figures.aoi_transitions(view)}
+    if "view_image" not in params:  # an export (not the page's view): every stimulus, so none is left out
+        built.update(aoi_figures.heatmap_pages(view))
     return {name: fig for name, fig in built.items() if fig is not None}
 
 

@@ -10,11 +10,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import demo, detection, paper_layout, tables
+from analyses.core.errors import InputError
+
+from . import demo, detection, eyekit_json, paper_layout, tables
 from .fixations import Dataset, Stimulus, real_condition, validate
 from .geometry import Screen
 
-FORMATS = {".zip": "paper", ".pickle": "paper", ".pkl": "paper", ".asc": "asc",
+FORMATS = {".zip": "paper", ".pickle": "paper", ".pkl": "paper", ".asc": "asc", ".json": "eyekit",
            ".csv": "table", ".tsv": "table", ".txt": "table", ".parquet": "table"}
 
 
@@ -23,7 +25,7 @@ def detect_format(path: Path, requested: str) -> str:
         return requested
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise ValueError(f"{path.name}: unknown file type {path.suffix!r}; expected one of {', '.join(FORMATS)}")
+        raise InputError(f"unknown file type {path.suffix!r}; expected one of {', '.join(FORMATS)}", file=path.name)
     if kind == "table":  # raw samples carry a time stamp and no fixation duration
         found = tables.guess_mapping(tables.read_table(path).columns)
         kind = "samples" if "time" in found and not {"duration", "start"} & set(found) else "fixations"
@@ -61,33 +63,58 @@ def complete_masks(stimuli: dict[tuple[str, str], Stimulus], problems: list[dict
                 original.mask = np.logical_or.reduce(masks)
 
 
+def _named(exc: InputError, name: str) -> InputError:
+    """The same error with the file's name, for checks that see only the table."""
+    return exc if exc.file else InputError(exc.problem, file=name, row=exc.row, column=exc.column, item=exc.item)
+
+
 def load(params: Mapping[str, Any], screen: Screen) -> Dataset:
     path = params.get("data_path")
     if not path:
         dataset = demo.load(params, screen)
-        dataset.fixations = validate(dataset.fixations, dataset.stimuli, params["out_of_bounds"], dataset.problems)
+        dataset.fixations = validate(dataset.fixations, dataset.stimuli, params["out_of_bounds"], dataset.problems,
+                                     source="simulated")
         return dataset
     path = Path(path)
     kind = detect_format(path, params["data_format"])
     problems: list[dict] = []
-    screen_size = (screen.width_px, screen.height_px)
+    notes: dict[str, str] = {}
+    extra: dict = {}
+    unit = params.get("time_unit", "ms")
     if kind == "paper":
         if path.suffix.lower() == ".zip":
-            table, stimuli, problems = paper_layout.load_zip(path, screen_size)
+            table, stimuli, problems = paper_layout.load_zip(path, (screen.width_px, screen.height_px))
         else:
-            table, stimuli, problems = paper_layout.load_pickle(path, screen_size)
+            table, stimuli, problems = paper_layout.load_pickle(path, (screen.width_px, screen.height_px))
         complete_masks(stimuli, problems)
+        source = "paper"
     else:
         if kind == "asc":
-            table = detection.from_asc(path, screen, params)
+            found = detection.from_asc(path, screen, params)
+            table, screen, notes, problems = found.table, found.screen, found.notes, found.problems
+            extra = {"recording_trials": found.trials, "saccades": found.saccades}
+            source = "asc"
         elif kind == "samples":
-            table = detection.from_samples(tables.sample_table(path), screen, params, path.name)
+            table = detection.from_samples(tables.sample_table(path, unit), screen, params, path.name)
+            source = "detected"
         elif kind == "fixations":
-            table = tables.fixation_table(path)
+            table = tables.fixation_table(path, unit)
+            source = "table"
+        elif kind == "eyekit":
+            table, problems = eyekit_json.load(path)
+            notes["duration_convention"] = "eyekit: end − start"
+            source = "eyekit"
         else:
-            raise ValueError(f"data_format {kind!r} does not fit {path.name}")
+            raise InputError(f"data_format {kind!r} does not fit this file", file=path.name)
+        if kind in ("fixations", "samples"):
+            notes["duration_convention"] = "the table's duration column, else end − start"
+            notes["time_unit"] = unit
         keys = {(str(s), str(c)) for s, c in zip(table.get("stimulus", ["stimulus"] * len(table)),
                                                table.get("condition", ["original"] * len(table)))}
-        stimuli = {key: Stimulus(*screen_size) for key in keys}
-    fixations = validate(table, stimuli, params["out_of_bounds"], problems)
-    return Dataset(fixations, stimuli, source=f"{path.name} ({kind})", problems=problems)
+        stimuli = {key: Stimulus(screen.width_px, screen.height_px) for key in keys}
+    try:
+        fixations = validate(table, stimuli, params["out_of_bounds"], problems, source=source)
+    except InputError as exc:
+        raise _named(exc, path.name) from None
+    return Dataset(fixations, stimuli, source=f"{path.name} ({kind})", problems=problems, screen=screen, notes=notes,
+                   extra_tables=extra)

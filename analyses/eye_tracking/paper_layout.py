@@ -16,16 +16,22 @@ import numpy as np
 import pandas as pd
 
 from . import safe_pickle
+from analyses.core.errors import InputError
+
 from .fixations import Stimulus
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-MAX_MEMBER_BYTES = 512 << 20  # a single image or pickle this large is not a dataset but a zip bomb
+MAX_MEMBER_BYTES = 512 << 20   # a single image or pickle this large is not a dataset but a zip bomb
+MAX_TOTAL_BYTES = 4 << 30      # everything read from one archive, uncompressed
+MAX_MEMBERS = 200_000
+MAX_STIMULUS_PIXELS = 40_000_000  # 40 megapixels: far above any screen; Pillow's own bomb limit is 179 M
+CHUNK = 1 << 20
 
 
-def fixations_from_data(data) -> tuple[pd.DataFrame, list[dict]]:
+def fixations_from_data(data, name: str = "gaze_data.pickle") -> tuple[pd.DataFrame, list[dict]]:
     """The pickle's nested dicts as a fixation table; malformed entries are reported by key and skipped."""
     if not isinstance(data, dict):
-        raise ValueError(f"gaze_data.pickle must hold a dict of images, got {type(data).__name__}")
+        raise InputError(f"must hold a dict of images, got {type(data).__name__}", file=name)
     rows, problems = [], []
     for img_id, edits in data.items():
         if not isinstance(edits, dict):
@@ -42,11 +48,23 @@ def fixations_from_data(data) -> tuple[pd.DataFrame, list[dict]]:
                 if not isinstance(gaze, dict) or "x_fix" not in gaze or "y_fix" not in gaze:
                     problems.append({"problem": "no x_fix/y_fix (skipped)", "where": where, "count": 1})
                     continue
+                if any(_has_bool(gaze[k]) for k in ("x_fix", "y_fix")):
+                    problems.append({"problem": "x_fix/y_fix hold true/false values, not coordinates (skipped)",
+                                     "where": where, "count": 1})
+                    continue
+                if any(isinstance(gaze[k], np.ndarray) and gaze[k].dtype.kind == "c" for k in ("x_fix", "y_fix")):
+                    problems.append({"problem": "x_fix/y_fix are complex numbers, not coordinates (skipped)",
+                                     "where": where, "count": 1})
+                    continue
                 try:
                     xs = np.asarray(gaze["x_fix"], dtype=float).ravel()
                     ys = np.asarray(gaze["y_fix"], dtype=float).ravel()
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     problems.append({"problem": "x_fix/y_fix are not numbers (skipped)", "where": where, "count": 1})
+                    continue
+                if np.isinf(xs).any() or np.isinf(ys).any():
+                    problems.append({"problem": "x_fix/y_fix hold infinite values (skipped)", "where": where,
+                                     "count": 1})
                     continue
                 if len(xs) != len(ys):
                     problems.append({"problem": f"x_fix has {len(xs)} values but y_fix {len(ys)} (skipped)",
@@ -58,19 +76,49 @@ def fixations_from_data(data) -> tuple[pd.DataFrame, list[dict]]:
                 rows.append(pd.DataFrame({"subject": str(user), "stimulus": str(img_id), "condition": str(edit),
                                           "x": xs, "y": ys, "duration": np.nan, "order": np.arange(len(xs))}))
     if not rows:
-        raise ValueError("gaze_data.pickle holds no usable fixations"
-                         + (f" ({problems[0]['problem']} at {problems[0]['where']})" if problems else ""))
+        raise InputError("holds no usable fixations"
+                         + (f" ({problems[0]['problem']} at {problems[0]['where']})" if problems else ""),
+                         file=name)
     return pd.concat(rows, ignore_index=True), problems
 
 
-def _decode_image(raw: bytes, name: str, mode: str) -> np.ndarray:
+def _has_bool(values) -> bool:
+    if isinstance(values, np.ndarray):
+        return values.dtype == bool
+    return isinstance(values, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in values)
+
+
+def _decode_image(raw: bytes, name: str, mode: str, archive: str = "") -> np.ndarray:
+    """A picture from its bytes; its size is read from the header and refused above MAX_STIMULUS_PIXELS
+    before anything is decoded (Pillow's own decompression-bomb check stays on beneath it)."""
+    import warnings
+
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(raw)) as image:
-            return np.asarray(image.convert(mode))
-    except Exception as exc:  # not an image, or one over PIL's decompression-bomb limit
-        raise ValueError(f"{name} is not a readable image: {type(exc).__name__}: {exc}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the lower limit below decides
+            with Image.open(io.BytesIO(raw)) as image:
+                width, height = image.size
+                if width * height > MAX_STIMULUS_PIXELS:
+                    raise InputError(f"{width}×{height} pixels: more than the {MAX_STIMULUS_PIXELS // 1_000_000} "
+                                     "million a stimulus may have", file=archive or name, item=name if archive else None)
+                return np.asarray(image.convert(mode))
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError("an image over Pillow's decompression-bomb limit", file=archive or name,
+                         item=name if archive else None) from None
+    except Exception:  # noqa: BLE001 - not an image, truncated, or an unknown format
+        raise InputError("not a readable image (PNG, JPEG, BMP or WebP)", file=archive or name,
+                         item=name if archive else None) from None
+
+
+def _safe_name(name: str) -> bool:
+    """A member name that stays inside the archive's folder: relative, no '..', no drive, no NUL."""
+    parts = name.replace("\\", "/").split("/")
+    return not (name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":")
+                or "\x00" in name or not name.isprintable())
 
 
 def derive_mask(original: np.ndarray, edited: np.ndarray, threshold: float = 12.0) -> np.ndarray:
@@ -88,22 +136,55 @@ def derive_mask(original: np.ndarray, edited: np.ndarray, threshold: float = 12.
 def load_zip(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, dict, list[dict]]:
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise ValueError(f"{path.name} is not a zip archive") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise InputError("not a zip archive (or a damaged one)", file=path.name) from None
     with archive:
-        members = {PurePosixPath(i.filename): i for i in archive.infolist() if not i.is_dir()}
-        pickles = [m for m in members if m.name == "gaze_data.pickle"]
+        infos = archive.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise InputError(f"{len(infos):,} members: more than {MAX_MEMBERS:,}", file=path.name)
+        for info in infos:
+            if not _safe_name(info.filename):
+                raise InputError("a member name that leaves the archive's folder (absolute, '..' or a drive); "
+                                 "refused", file=path.name, item=repr(info.filename)[:80])
+            if info.flag_bits & 0x1:
+                raise InputError("an encrypted member", file=path.name, item=info.filename)
+        members = {PurePosixPath(i.filename): i for i in infos if not i.is_dir()}
+        pickles = sorted((m for m in members if m.name == "gaze_data.pickle"), key=lambda m: len(m.parts))
         if not pickles:
-            raise ValueError(f"{path.name} holds no gaze_data.pickle (expected the paper's layout: "
-                             "gaze_data.pickle, images/<edit_type>/<img_id>.jpg, masks/<edit_type>/<img_id>.png)")
+            raise InputError("holds no gaze_data.pickle (expected the paper's layout: gaze_data.pickle, "
+                             "images/<edit_type>/<img_id>.jpg, masks/<edit_type>/<img_id>.png)", file=path.name)
         root = pickles[0].parent
+        total = [0]
 
         def read(member: PurePosixPath) -> bytes:
-            if members[member].file_size > MAX_MEMBER_BYTES:
-                raise ValueError(f"{member} is larger than {MAX_MEMBER_BYTES >> 20} MB uncompressed; refused")
-            return archive.read(members[member])
+            """The member's bytes, counted while they stream: a size field that lies cannot get past the limits."""
+            info = members[member]
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise InputError(f"larger than {MAX_MEMBER_BYTES >> 20} MB uncompressed; refused", file=path.name,
+                                 item=str(member))
+            chunks, size = [], 0
+            try:
+                with archive.open(info) as stream:
+                    while chunk := stream.read(CHUNK):
+                        size += len(chunk)
+                        total[0] += len(chunk)
+                        if size > MAX_MEMBER_BYTES:
+                            raise InputError(f"larger than {MAX_MEMBER_BYTES >> 20} MB uncompressed; refused",
+                                             file=path.name, item=str(member))
+                        if total[0] > MAX_TOTAL_BYTES:
+                            raise InputError(f"more than {MAX_TOTAL_BYTES >> 20:,} MB uncompressed in all; refused",
+                                             file=path.name)
+                        chunks.append(chunk)
+            except InputError:
+                raise
+            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError,
+                    __import__("zlib").error):
+                raise InputError("a damaged or unsupported member (bad CRC, unknown compression or truncated)",
+                                 file=path.name, item=str(member)) from None
+            return b"".join(chunks)
 
-        table, problems = fixations_from_data(safe_pickle.loads(read(pickles[0])))
+        table, problems = fixations_from_data(safe_pickle.loads(read(pickles[0]), path.name, str(pickles[0])),
+                                              path.name)
         files = {}
         for member in members:
             try:
@@ -121,10 +202,11 @@ def load_zip(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, di
                                  "where": f"images/{cond}/{stim}.*", "count": 1})
                 stimuli[(stim, cond)] = Stimulus(*screen_size)
                 continue
-            image = _decode_image(read(member), str(member), "RGB")
+            image = _decode_image(read(member), str(member), "RGB", path.name)
             mask = None
             if ("masks", stim, cond) in files:
-                mask = _decode_image(read(files[("masks", stim, cond)]), "mask", "L") > 127
+                mask = _decode_image(read(files[("masks", stim, cond)]), str(files[("masks", stim, cond)]), "L",
+                                     path.name) > 127
                 if mask.shape != image.shape[:2]:
                     problems.append({"problem": f"mask size {mask.shape[::-1]} differs from the image's "
                                                 f"{image.shape[1::-1]} (mask ignored)",
@@ -132,7 +214,8 @@ def load_zip(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, di
                     mask = None
             model = None
             if ("saliency", stim, cond) in files:  # a model's map to score against the observers
-                model = _decode_image(read(files[("saliency", stim, cond)]), "saliency map", "L").astype(float)
+                model = _decode_image(read(files[("saliency", stim, cond)]), str(files[("saliency", stim, cond)]),
+                                      "L", path.name).astype(float)
                 if model.shape != image.shape[:2]:
                     problems.append({"problem": "saliency map size differs from the image's (map ignored)",
                                      "where": f"saliency/{cond}/{stim}", "count": 1})
@@ -142,7 +225,7 @@ def load_zip(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, di
 
 
 def load_pickle(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, dict, list[dict]]:
-    table, problems = fixations_from_data(safe_pickle.loads(path.read_bytes()))
+    table, problems = fixations_from_data(safe_pickle.loads(path.read_bytes(), path.name), path.name)
     stimuli = {key: Stimulus(*screen_size) for key in set(zip(table["stimulus"], table["condition"]))}
     problems.append({"problem": "a bare pickle has no pictures: each stimulus is taken to fill the screen",
                      "where": path.name, "count": len(stimuli)})

@@ -11,6 +11,7 @@ from torch import nn
 from torch.func import functional_call
 
 from analyses.core import Context, Result
+from analyses.core.errors import Diverged
 
 from . import connectivity, hessian, trajectory
 from .data import DataError
@@ -90,7 +91,7 @@ def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: i
             optimizer.zero_grad(set_to_none=True)
             loss = problem.loss(model(x[batch]), y[batch])
             if not torch.isfinite(loss):
-                raise FloatingPointError(
+                raise Diverged(
                     f"training diverged at epoch {epoch} (loss {loss.item()}); lower 'lr' (now {params['lr']:g})")
             loss.backward()
             optimizer.step()

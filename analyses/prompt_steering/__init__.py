@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses.core import Analysis, Bool, Choice, Float, Int, InputFile, ModelId, ParamSpec, lazy
+from analyses.core import Analysis, Bool, Choice, Float, Int, InputFile, ModelId, ParamSpec, Text, lazy
 
+from .formats import DEFAULT_COUNTRIES
 from .models import PACKAGED
 
 
@@ -31,7 +32,7 @@ SPEC = ParamSpec(
                 help=f"A Hugging Face causal LM id (from the local Hugging Face cache when offline) or a local "
                      f"model directory. '{PACKAGED}': the packaged Gemma 3 270M, converted once (~3 min) "
                      "into the labscope cache.", section="Model"),
-        Bool("trust_remote_code", False, label="Trust remote code",
+        Bool("trust_remote_code", False, label="Trust remote code", runs_code=True,
              help="Let transformers run code shipped with the model. Off: only built-in architectures load.",
              section="Model"),
         InputFile("questionnaire", None, suffixes=(".json", ".csv"), label="Questionnaire",
@@ -63,12 +64,13 @@ SPEC = ParamSpec(
              help='Likert statements on the 4-point scale plus a neutral midpoint.'),
         Bool("likert_6", False, label="Likert: 6 points", section="Formats",
              help='Likert statements on a 6-point scale.'),
-        Int("n_countries", 4, min=0, max=10, label="Country personas",
-            help="The first of United States, China, India, Nigeria, Brazil, Germany, Japan, Egypt, Mexico, "
-                 "Indonesia; with human data (answer distributions or dimension scores) in the questionnaire, its "
-                 "countries instead.", section="Personas"),
+        Text("countries", "", max_length=2000, label="Country personas",
+             help="Comma-separated country names, e.g. 'Brazil, France'. Empty: every country with human data in "
+                  f"the questionnaire (answers or dimension scores), else {', '.join(DEFAULT_COUNTRIES)}. 'none': no "
+                  "country personas. No cap: each country adds prompts (the count and a time estimate are shown "
+                  "before Run).", section="Personas"),
         Int("n_templates", 2, min=1, max=3, label="Persona wordings", help="Country persona templates per country.",
-            section="Personas", visible_if=lambda p: p['n_countries'] > 0),
+            section="Personas", visible_if=lambda p: str(p["countries"]).strip().lower() != "none"),
         Int("n_placebos", 2, min=0, max=3, label="Placebo personas",
             help="Personas with no cultural content (a gardener, ...), as controls.", section="Personas"),
         Choice("prompt_style", "auto", choices=("auto", "plain", "chat"), label="Prompt style",
@@ -86,6 +88,12 @@ SPEC = ParamSpec(
         Float("steer_alpha", 1.0, min=0.0, max=16.0, step=0.5, label="Steering strength α",
               section="Activation steering", visible_if={"activation_steering": True},
               help='Multiple of the steering vector v added to the hidden state at the steering layer.'),
+        Choice("cluster_method", "kmeans_silhouette", choices=("kmeans_silhouette", "ward"),
+               label="Extrapolability clustering",
+               help="kmeans_silhouette: the paper's (standardised scores, KMeans seed 42, k by silhouette over "
+                    "2..10, median ARI of every subset of 1..D-1 dimensions against all D). ward: labscope's "
+                    "earlier Ward clustering into min(3, n-1) groups over half-splits of the dimensions.",
+               section="Statistics"),
         Int("batch_size", 32, min=1, max=128, label="Batch size",
             help="Prompts per forward pass; the prompts of a pass share their common prefixes.", section="Model"),
         Int("seed", 0, min=0, max=10_000, help="Seeds the random option orders and the permutation tests.",
@@ -107,18 +115,20 @@ ANALYSIS = Analysis(
             "Evaluating Cultural Alignment in LLMs. FAccT.",
             "Dominguez-Olmedo, Hardt, Mendler-Dünner (2024). Questioning the Survey Responses of Large "
             "Language Models. NeurIPS."),
-    version="1",
+    version="2",
     spec=SPEC,
     compute=lazy("analyses.prompt_steering.compute:compute"),
     figures=lazy("analyses.prompt_steering.figures:build_figures"),
     preview=lazy("analyses.prompt_steering.figures:preview_figures"),
-    estimate=lazy("analyses.prompt_steering.estimate:prompt_count"),
     presets={
-        "smoke": {"n_items": 6, "n_countries": 3, "n_templates": 1, "n_placebos": 1, "n_permutations": 200},
+        "smoke": {"n_items": 6, "countries": "United States, China, India", "n_templates": 1, "n_placebos": 1,
+                  "n_permutations": 200},
         "default": {},
-        "paper_design": {"n_items": 42, "response_text": True, "n_countries": 5},
+        "paper_design": {"n_items": 42, "response_text": True,
+                         "countries": "United States, China, India, Nigeria, Brazil"},
         "all_formats": {"n_items": 12, "permutations": 2, "response_text": True, "likert_4": True,
-                        "likert_6": True, "n_countries": 3, "n_templates": 1, "n_placebos": 1},
+                        "likert_6": True, "countries": "United States, China, India", "n_templates": 1,
+                        "n_placebos": 1},
     },
     summary="Asks a causal LM the same survey items under many presentation formats (labels, option order, "
             "answer by identifier or by text, Likert size) and personas (none, countries in several "

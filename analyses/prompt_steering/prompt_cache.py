@@ -19,19 +19,10 @@ _HERE = sys.modules[__name__]
 CODE = {"prompt": (scoring, prefix_tree, models, _HERE), "hidden": (activation, models, _HERE)}
 
 
-class _NotCached(Exception):
-    """Raised by a probe: the prompt has no cache entry yet."""
-
-
 def load(ctx: Context, kind: str, key: dict) -> np.ndarray | None:
-    """The cached array of a prompt, or None when it has not been computed yet."""
-    def missing():
-        raise _NotCached
-
-    try:
-        return np.asarray(ctx.cached(kind, key, missing, code=CODE[kind]).arrays["value"], dtype=float)
-    except _NotCached:
-        return None
+    """The cached array of a prompt, or None when it has not been computed yet (no lock, no compute)."""
+    found = ctx.lookup(kind, key, code=CODE[kind])
+    return None if found is None else np.asarray(found.arrays["value"], dtype=float)
 
 
 def store(ctx: Context, kind: str, key: dict, value: np.ndarray) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .formats import LIKERT_SCALES, Format, Persona, display_order, identifiers
-from .questionnaire import Item
+from .questionnaire import Item, Variant
 
 INSTRUCTIONS = {
     ("identifier", "letters"): "Answer with the letter of one option only.",
@@ -61,10 +61,36 @@ def body(item: Item, fmt: Format, seed: int) -> tuple[str, tuple[str, ...], tupl
     return "\n".join(lines), shown, tuple(order), ids
 
 
+def render_variant(item: Item, v: Variant, persona: Persona, *, tokenizer=None, chat: bool = False,
+                   slot: str = "user") -> Rendered:
+    """A questionnaire file's own presentation (the authors' released table): its instruction, the
+    question and its labelled options exactly as written. Plain: persona, instruction, question,
+    options, 'Answer:'; chat: the instruction in the system message (after the persona when the persona
+    goes there), the question and options as the user turn."""
+    answers = v.identifiers if v.response == "identifier" else v.options
+    question = f"{item.question}\n\n" + "\n".join(v.lines)
+    if not chat:
+        parts = [persona.text] if persona.text else []
+        prompt = "\n\n".join([*parts, v.instruction, question]) + "\nAnswer:"
+        return Rendered(prompt, True, v.options, v.base_index, tuple(" " + a for a in answers), v.response)
+    system = [persona.text] if persona.text and slot == "system" else []
+    user = [persona.text] if persona.text and slot != "system" else []
+    messages = [{"role": "system", "content": "\n\n".join([*system, v.instruction])},
+                {"role": "user", "content": "\n\n".join([*user, question])}]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    special = getattr(tokenizer, "bos_token", None)
+    has_bos = bool(special) and prompt.startswith(special)
+    return Rendered(prompt, not has_bos, v.options, v.base_index, tuple(answers), v.response)
+
+
 def render(item: Item, fmt: Format, persona: Persona, *, seed: int = 0, tokenizer=None, chat: bool = False,
            slot: str = "user") -> Rendered:
     """Plain text ends with 'Answer:' and targets start with a space; a chat prompt ends with the
-    template's generation prompt and targets follow it directly."""
+    template's generation prompt and targets follow it directly. An item with its own presentation
+    of the format (a released table's variant) is rendered as written."""
+    own = item.variant(fmt.label, fmt.order, fmt.response) if item.variants else None
+    if own is not None:
+        return render_variant(item, own, persona, tokenizer=tokenizer, chat=chat, slot=slot)
     text, shown, order, ids = body(item, fmt, seed)
     answers = ids if fmt.response == "identifier" else list(shown)
     if not chat:

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from analyses.core import Outcome
-from analyses.core.params import canonical_json
+from analyses.core.params import canonical_json, upload_id
 from analyses.eye_tracking.figures import POOLED
 from analyses.eye_tracking.fixations import real_condition
 from analyses.eye_tracking.tables import ROLES, guess_mapping, read_table
@@ -44,6 +44,24 @@ def banner(outcome: Outcome) -> None:
         text = "\n".join(f"- {r['problem']}: {r['where']}" for _, r in problems.head(12).iterrows())
         more = f"\n- ... {len(problems) - 12} more (table `problems` in the export)" if len(problems) > 12 else ""
         st.warning(f"**Problems in the data** (what was valid was analysed):\n{text}{more}")
+
+
+def recording_notes(outcome: Outcome) -> None:
+    """What was decided for a recording: trials by which rule, the screen, the eye, where fixations came from."""
+    notes = dict(zip(outcome.result.tables["notes"]["key"], outcome.result.tables["notes"]["value"].astype(str)))
+    parts = []
+    if "trial_rule" in notes:
+        parts.append(f"{int(outcome.result.metrics.get('trials_total', 0))} trials by {notes['trial_rule']}")
+    if "screen_source" in notes:
+        parts.append(f"screen {notes.get('screen', '')} from {notes['screen_source']}")
+    if "eye" in notes:
+        parts.append(f"{notes['eye']} eye")
+    if "fixation_source" in notes:
+        parts.append(f"fixations: {notes['fixation_source']}")
+    if "duration_convention" in notes:
+        parts.append(f"durations: {notes['duration_convention']}")
+    if parts:
+        st.caption(" · ".join(parts))
 
 
 def view_picker(outcome: Outcome) -> dict:
@@ -99,6 +117,20 @@ def tables(outcome: Outcome) -> None:
             st.caption(f"No mixed model: {notes['mixed_model']}.")
     with st.expander(f"Saliency metrics per image{label}", expanded=False):
         st.dataframe(result.tables["saliency_metrics"], hide_index=True)
+    if "aoi_measures" in result.tables:
+        with st.expander(f"Areas of interest{label}", expanded=False):
+            st.caption("Per trial and AOI: fixation count and share, dwell time (sum of durations) and share, time to "
+                       "first fixation (from the trial's first onset), the first fixation's place, visits and "
+                       "revisits. Transitions: consecutive fixations; H_t the transition entropy (Krejtz et al.).")
+            st.dataframe(result.tables["aoi_summary"], hide_index=True)
+            st.dataframe(result.tables["aoi_measures"], hide_index=True)
+            if len(result.tables.get("aoi_tests", [])):
+                st.caption("Real vs manipulated share per AOI: Wilcoxon over images, as for the dispersion measures.")
+                st.dataframe(result.tables["aoi_tests"], hide_index=True)
+    if "recording_trials" in result.tables:
+        with st.expander("Recording: trials and saccades", expanded=False):
+            st.dataframe(result.tables["recording_trials"], hide_index=True)
+            st.dataframe(result.tables["saccades"], hide_index=True)
 
 
 def _use_mapping(source: str, mapping: dict) -> None:
@@ -107,10 +139,11 @@ def _use_mapping(source: str, mapping: dict) -> None:
     out = pd.DataFrame({role: table[col] for role, col in mapping.items()})
     name = source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     path = result_store().save_upload(f"{name}-mapped.csv", out.to_csv(index=False).encode())
+    reference = upload_id(path) or str(path)  # by content id: the page never shows the server's uploads folder
     parameter_form.set_values("eye_tracking", {  # through the form, so a Run pressed at once sends these
-        "data_path": str(path),
+        "data_path": reference,
         "data_format": "samples" if "time" in mapping and "duration" not in mapping else "fixations"})
-    st.session_state["_eye_tracking.mapped"] = str(path)
+    st.session_state["_eye_tracking.mapped"] = reference
 
 
 def column_mapping() -> None:

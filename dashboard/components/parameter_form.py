@@ -19,10 +19,10 @@ from typing import Any, Mapping
 
 import streamlit as st
 
-import os
-
-from analyses.core import (Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError,
+from analyses.core import (Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, Text,
                            export, get)
+from analyses.core.params import upload_id
+from analyses.core.policy import CUSTOM_CODE_ENV, ServerPolicy, code_params, refused_path
 from dashboard.backend import result_store
 from dashboard.components import links
 
@@ -43,28 +43,32 @@ def _state_key(analysis: Analysis, what: str) -> str:
     return f"_{what}.{analysis.name}"
 
 
-CUSTOM_CODE_ENV = "LABSCOPE_ALLOW_CUSTOM_CODE"
+def server_policy() -> ServerPolicy:
+    """What browser users may ask of this server (its owner's environment): confined server paths,
+    and no code run from a form or link unless LABSCOPE_ALLOW_CUSTOM_CODE=1."""
+    return ServerPolicy.from_env()
 
 
 def custom_code_allowed() -> bool:
-    """Whether browser users may make this server import code by name (its owner's choice)."""
-    return os.environ.get(CUSTOM_CODE_ENV, "") == "1"
+    """Whether browser users may make this server run code (its owner's choice)."""
+    return server_policy().allow_custom_code
 
 
-def _check_custom_code(analysis: Analysis, values: dict[str, Any]) -> None:
-    if custom_code_allowed():
-        return
-    for p in analysis.spec:
-        if isinstance(p, CallableRef) and values.get(p.name):
-            raise ParameterError(f"parameter '{p.name}': importing code by name is off on this server; "
-                                 f"start it with {CUSTOM_CODE_ENV}=1 to allow it, or use the CLI")
+def validated(analysis: Analysis, preset: str | None, raw: dict[str, Any]) -> dict[str, Any]:
+    """A form's or link's values validated under the server's policy (paths confined, code gated)."""
+    return analysis.params(preset, raw, policy=server_policy())
+
+
+def runs_code(analysis: Analysis, values: dict[str, Any]) -> list[str]:
+    """The parameters whose values would run code: a link shows them but never runs them by itself."""
+    return code_params(analysis.spec, values)
 
 
 # --- The form's values: one dict per analysis in the session, written by presets, links and widgets.
 
 def _shown(p, value: Any) -> Any:
-    """A parameter's value as its widget holds it (no file: an empty path)."""
-    return "" if value is None and isinstance(p, InputFile) else value
+    """A parameter's value as its widget holds it (a file by its text: an upload's content id, or empty)."""
+    return p.to_text(value) if isinstance(p, InputFile) else value
 
 
 def _form(analysis: Analysis) -> dict[str, Any]:
@@ -151,9 +155,14 @@ def _read_link(analysis: Analysis, query: dict[str, str]) -> tuple[str, dict[str
         problems.append(f"unknown preset {preset!r}; known: {', '.join(analysis.presets)}")
         preset = "default"
     values = analysis.params(preset)
+    policy = server_policy()
     for name, text in query.items():
+        p = analysis.spec[name]
         try:
-            values[name] = analysis.spec[name].coerce(text)
+            path = p.server_path(text)
+            if path is not None and not policy.admits(path):  # before anything looks at the path
+                raise refused_path(name)
+            values[name] = p.coerce(text)
         except ParameterError as exc:
             problems.append(str(exc))
     style = st.query_params.get("style")
@@ -161,8 +170,7 @@ def _read_link(analysis: Analysis, query: dict[str, str]) -> tuple[str, dict[str
         problems.append(f"unknown figure style {style!r}; known: {', '.join(export.STYLES)}")
     if not problems:
         try:
-            values = analysis.spec.validate(values)
-            _check_custom_code(analysis, values)
+            values = validated(analysis, None, values)
         except ParameterError as exc:
             problems.append(str(exc))
     return preset, values, problems
@@ -210,6 +218,9 @@ def typed_input(p) -> bool:
 def _widget(analysis: Analysis, p) -> Any:
     key = _key(analysis, p.name)
     common = dict(label=p.title, key=key, help=p.help or None)
+    if p.runs_code and not custom_code_allowed():  # shown, but off: the server's owner decides
+        common.update(disabled=True, help=f"{p.help} Off on this server: its owner can start it with "
+                                          f"{CUSTOM_CODE_ENV}=1.".strip())
     if isinstance(p, Choice):
         return st.selectbox(options=p.choices, **common)
     if isinstance(p, Bool):
@@ -230,15 +241,16 @@ def _widget(analysis: Analysis, p) -> Any:
         upload = st.file_uploader(p.title, type=[s.lstrip(".") for s in p.suffixes] or None,
                                   key=f"{key}.upload", help=p.help or None)
         path = st.text_input("...or a path on the server", key=key)
-        if upload is not None:
-            return str(result_store().save_upload(upload.name, upload.getvalue()))
+        if upload is not None:  # by content id: the link and the form never show the server's uploads folder
+            stored = result_store().save_upload(upload.name, upload.getvalue())
+            return upload_id(stored) or str(stored)
         return path
     if isinstance(p, ModelId):
         return st.text_input(**common)
+    if isinstance(p, Text):
+        return st.text_input(max_chars=p.max_length, **common)
     if isinstance(p, CallableRef):
-        allowed = custom_code_allowed()
-        help_text = (p.help or "") + ("" if allowed else f" Off on this server: start it with {CUSTOM_CODE_ENV}=1.")
-        return st.text_input(label=p.title, key=key, help=help_text, disabled=not allowed)
+        return st.text_input(**common)
     raise TypeError(f"no widget for {type(p).__name__}")
 
 
@@ -288,7 +300,7 @@ def _panel(analysis_name: str) -> None:
         try:
             if values is None:
                 raise problem
-            _check_custom_code(analysis, values)
+            values = validated(analysis, None, values)  # under the server's policy: paths confined, code gated
         except ParameterError as exc:
             message.error(str(exc))
             return

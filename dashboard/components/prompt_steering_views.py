@@ -1,4 +1,5 @@
-"""Prompt-steering page pieces: a note on what the model can show, and the prompt inspector."""
+"""Prompt-steering page pieces: the run's cost before Run, a note on what the model can show, the notes
+on unavailable metrics, and the prompt inspector."""
 
 from __future__ import annotations
 
@@ -7,6 +8,26 @@ import streamlit as st
 
 from analyses.core import Outcome
 from dashboard.components import links
+
+
+def cost_caption(params: dict) -> None:
+    """Under the form: how many prompts the parameters shown ask for, and roughly how long they take."""
+    from analyses.core.errors import InputError
+    from analyses.prompt_steering import cost
+
+    try:
+        estimate = cost.estimate(params)
+    except (InputError, ValueError, OSError, KeyError):
+        return  # the run itself reports a bad questionnaire or parameter, with its message
+    st.sidebar.caption(f"This run: {estimate.describe()}")
+
+
+def notes(outcome: Outcome) -> None:
+    """Metrics reported as unavailable, and why (too few countries, mean answers only, ...)."""
+    table = outcome.result.tables.get("notes")
+    if table is not None and len(table):
+        with st.expander(f"Notes on this run ({len(table)})", expanded=False):
+            st.dataframe(table, hide_index=True)
 
 
 def model_note(outcome: Outcome) -> None:
@@ -38,7 +59,9 @@ def prompt_inspector(outcome: Outcome) -> None:
 
 
 def tables(outcome: Outcome) -> None:
-    with st.expander("Tables: per-prompt scores, format factors, steering effects"):
-        for name in ("factors", "steering", "scores"):
+    with st.expander("Tables: per-prompt scores, format factors, steering effects, extrapolability subsets"):
+        for name in ("factors", "steering", "extrapolability_subsets", "extrapolability_silhouettes", "scores"):
+            if name not in outcome.result.tables:
+                continue
             st.caption(name)
             st.dataframe(outcome.result.tables[name], hide_index=True)

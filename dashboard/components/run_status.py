@@ -8,18 +8,32 @@ from typing import Any, Mapping
 
 import streamlit as st
 
-from analyses.core import Analysis, InputFile, ModelId, Outcome, run
+from analyses.core import Analysis, Cancelled, InputError, InputFile, ModelId, Outcome, ParameterError, run
+from analyses.core import errorlog
 from analyses.core.runner import result_key
 from dashboard.backend import result_store
-from dashboard.components.parameter_form import FormState, write_link
+from dashboard.components.parameter_form import FormState, runs_code, server_policy, write_link
 
 
 def _is_cached(analysis: Analysis, params: Mapping[str, Any]) -> bool:
+    if runs_code(analysis, params):  # even hashing a module by name can import its package: only on Run
+        return False
     try:
         key = result_key(analysis, params)
-    except OSError:
+    except (OSError, ValueError):
         return False
-    return result_store().path(analysis.name, key).exists()
+    return result_store().has(analysis.name, key)
+
+
+def show_error(analysis: Analysis, exc: Exception) -> None:
+    """Bad input or parameters: their message (it names the file, row or value). Anything else is a bug:
+    logged in full on the server, and the browser gets a reference, never a traceback or a path."""
+    if isinstance(exc, (InputError, ParameterError)):
+        st.error(f"**{analysis.title} could not run.** {exc}")
+        return
+    reference, _ = errorlog.record(exc, f"page {analysis.name}")
+    st.error(f"**{analysis.title} could not run: internal error** (reference `{reference}`). The details are in "
+             "the server's log; nothing cached was changed.")
 
 
 def time_left(elapsed: float, fraction: float) -> str:
@@ -76,6 +90,11 @@ def compute(analysis: Analysis, form: FormState) -> Outcome | None:
         st.warning("Run cancelled; nothing was cached. Press Run to start again.")
         form.trigger = None
     params, preset = form.params, form.preset
+    code = runs_code(analysis, params)
+    if form.trigger == "link" and code:  # a link shows such values; only the user's Run runs them
+        st.info(f"This link sets {', '.join(code)}, which run code on this server. Check the form and press "
+                "**Run** if you trust it.")
+        return None
     if form.trigger is None:
         view = st.session_state.get(view_key)
         if view is None:
@@ -97,12 +116,16 @@ def compute(analysis: Analysis, form: FormState) -> Outcome | None:
     live = st.empty()
     try:
         outcome = run(analysis, params=params, device=st.session_state.get("device", "auto"),
-                      on_progress=_progress_reporter(bar), store=result_store(),
+                      on_progress=_progress_reporter(bar), store=result_store(), policy=server_policy(),
                       on_preview=_preview_drawer(analysis, params, live),
                       on_wait=lambda: waiting.info("Another session is computing this same result; waiting for it..."))
-    except (ValueError, ArithmeticError, RuntimeError, OSError) as exc:  # bad input, divergence, no GPU: say which
+    except Cancelled:
         bar.empty(), cancel.empty(), waiting.empty(), live.empty()
-        st.error(f"**{analysis.title} could not run.** {exc}")
+        st.warning("Run cancelled; nothing was cached. Press Run to start again.")
+        return None
+    except Exception as exc:  # Streamlit's own rerun/stop signals are BaseExceptions and pass through
+        bar.empty(), cancel.empty(), waiting.empty(), live.empty()
+        show_error(analysis, exc)
         return None
     bar.empty(), cancel.empty(), waiting.empty(), live.empty()
     st.session_state[view_key] = {"params": outcome.params, "preset": preset}

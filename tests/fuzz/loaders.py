@@ -24,27 +24,26 @@ def loss_landscape_checkpoint(path: Path) -> Any:
     return load_checkpoints(str(path), model)
 
 
-def eye_tracking_table(path: Path) -> Any:
-    from analyses.eye_tracking import tables
+def _eye_tracking(path: Path) -> Any:
+    """The analysis' own loading step (format by suffix, then the shared checks), as a run would do it."""
+    from analyses import eye_tracking
+    from analyses.eye_tracking import loaders
+    from analyses.eye_tracking.geometry import Screen
 
-    return tables.fixation_table(path)
+    params = eye_tracking.ANALYSIS.params("smoke", {"data_path": str(path)})
+    return loaders.load(params, Screen.from_params(params))
+
+
+def eye_tracking_table(path: Path) -> Any:
+    return _eye_tracking(path)
 
 
 def eye_tracking_asc(path: Path) -> Any:
-    from analyses.eye_tracking import detection
-    from analyses.eye_tracking.geometry import Screen
-    from analyses import eye_tracking
-
-    params = eye_tracking.ANALYSIS.params("smoke")
-    return detection.from_asc(path, Screen.from_params(params), params)
+    return _eye_tracking(path)
 
 
 def eye_tracking_paper(path: Path) -> Any:
-    from analyses.eye_tracking import paper_layout
-
-    if path.suffix.lower() == ".zip":
-        return paper_layout.load_zip(path, (1920, 1080))
-    return paper_layout.load_pickle(path, (1920, 1080))
+    return _eye_tracking(path)
 
 
 def prompt_steering_questionnaire(path: Path) -> Any:
