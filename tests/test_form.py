@@ -82,7 +82,7 @@ def test_seeds_and_wide_ranges_are_typed_and_display_options_sit_outside_the_run
 
 def test_a_run_from_an_older_form_runs_the_values_the_server_shows():
     """The race: the preset was applied on the server but the browser pressed Run with the old form."""
-    at = AppTest.from_file(LOSS, default_timeout=120).run()
+    at = AppTest.from_file(LOSS, default_timeout=300).run()
     version = at.sidebar.text_input(key="_seen_version.loss_landscape")
     old = version.value
     at.sidebar.selectbox(key="loss_landscape._preset").set_value("smoke").run()
@@ -111,7 +111,7 @@ def test_a_run_from_an_older_form_runs_the_values_the_server_shows():
 def test_a_link_carries_the_eye_tracking_view_and_figure_style():
     view = {"view_image": "demo03", "view_condition": "patch_swap", "view_observer": "obs02",
             "style": "ml-column", "sigma_deg": "2.0"}
-    at = AppTest.from_file(EYE, default_timeout=120)
+    at = AppTest.from_file(EYE, default_timeout=300)
     at.query_params.update({"preset": "smoke", **view})
     at.run()
     assert not at.exception and not at.get("plotly_chart")  # not cached yet: the form waits for Run
