@@ -178,9 +178,6 @@ class Analysis:
     source_dir: Path | None = None
     # Figures for a partial result sent by `ctx.preview` while computing: (partial, params) -> {name: Figure}.
     preview: Callable[[Result, Mapping[str, Any]], dict] | None = None
-    # What these parameters ask for, in one line shown before Run (e.g. "120 prompts: 6 items x ..."), or
-    # None where the analysis cannot say honestly: (params) -> str | None.
-    estimate: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def __post_init__(self) -> None:
         if "smoke" not in self.presets or "default" not in self.presets:

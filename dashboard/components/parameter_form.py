@@ -276,7 +276,6 @@ def _panel(analysis_name: str) -> None:
                  args=(analysis.name,),
                  help="Load a named set of parameters into the form: 'smoke' is the smallest set-up, for a first "
                       "look; 'default' the paper-like one.")
-    estimate = st.empty()
     run = st.button("Run", key=_state_key(analysis, "run"), type="primary", width="stretch")
     message = st.empty()
     current = _current(analysis)
@@ -292,10 +291,6 @@ def _panel(analysis_name: str) -> None:
         values = analysis.spec.validate(_form(analysis))
     except ParameterError as exc:
         values, problem = None, exc
-    if values is not None and analysis.estimate is not None:
-        text = analysis.estimate(values)
-        if text:
-            estimate.caption(text)
     if run:
         try:
             if values is None:
