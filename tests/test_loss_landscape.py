@@ -117,10 +117,13 @@ def test_user_csv_runs_and_enters_the_key(tmp_path, store):
 
 @pytest.mark.parametrize("content, message", [
     ("a,b\n1,2\n", "no 'label' column; found columns ['a', 'b']"),
-    ("a,label\n1,0\n,1\n" + "1,0\n" * 30, "missing values (NaN or empty) in columns ['a']"),
-    ("a,label\nx,0\n" + "y,1\n" * 30, "feature columns must be numeric; not numeric: ['a']"),
+    ("a,label\n1,0\n,1\n" + "1,0\n" * 30, "bad.csv, row 3, column 'a': missing value (NaN or empty)"),
+    ("a,label\nx,0\n" + "y,1\n" * 30, "bad.csv, row 2, column 'a': feature columns must be numeric; found 'x'"),
     ("a,label\n" + "1,0\n" * 30, "fewer than 2 classes"),
     ("a,label\n1,0\n2,1\n", "only 2 rows"),
+    ("a,label\n" + "".join(f"{i},{0.37 * i + 0.01:.2f}\n" for i in range(60)),
+     "bad.csv, row 2, column 'label': the label 0.01 is not a class"),
+    ("a,a,label\n" + "1,2,0\n2,1,1\n" * 15, "bad.csv, row 1, column 'a': this column name appears twice"),
 ])
 def test_bad_csv_gets_a_clear_message(tmp_path, content, message):
     path = tmp_path / "bad.csv"
@@ -135,13 +138,6 @@ def test_cross_parameter_checks():
         ANALYSIS.params("default", {"model": "cnn", "dataset": "moons"})
     with pytest.raises(ParameterError, match="dataset=csv needs a CSV file"):
         ANALYSIS.params("default", {"dataset": "csv"})
-
-
-def test_divergence_is_reported_not_cached(store):
-    with pytest.raises(FloatingPointError, match="lower 'lr'"):
-        run(ANALYSIS, "smoke", {"optimizer": "sgd", "lr": 1.0, "width": 256, "depth": 4, "epochs": 30},
-            store=store)
-    assert store.info()["entries"] == 0
 
 
 def test_hessian_and_surface_agree_on_curvature(smoke_result):
@@ -284,11 +280,11 @@ def test_checkpoints_are_never_unpickled(tmp_path):
     path.write_bytes(pickle.dumps({"checkpoints": [Boom()]}))
     params = ANALYSIS.params("smoke", {"model": "custom", "custom_model": "byo_example:teacher_student",
                                        "checkpoint": str(path)})
-    with pytest.raises(DataError, match="checkpoint: cannot read"):
+    with pytest.raises(DataError, match="evil.pt: not a checkpoint of tensors"):
         compute(params, Context(device="cpu"))
     wrong = tmp_path / "wrong.pt"
     torch.save({"0.weight": torch.zeros(3, 3)}, wrong)
-    with pytest.raises(DataError, match=r"does not fit the model: missing \['0.bias'"):
+    with pytest.raises(DataError, match=r"wrong.pt, item 0: the state dict does not fit the model; missing: 0.bias"):
         compute({**params, "checkpoint": str(wrong)}, Context(device="cpu"))
 
 

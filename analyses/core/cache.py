@@ -12,6 +12,9 @@ makes concurrent requests for the same key compute once.
 metadata, so eviction (least recently used first, under a size cap that uploads count toward),
 `info` and listing runs never scan the folder. The entries remain the truth: a lost or corrupt
 index is rebuilt from them.
+
+The location may also be an fsspec URL (`s3://bucket/prefix`, `file://…`, `memory://…`): then
+`CacheStore(url)` is a `remote_cache.RemoteCacheStore`, the same entries on shared storage.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import io
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import tempfile
@@ -40,6 +44,8 @@ from .params import canonical_json
 log = logging.getLogger(__name__)
 
 FORMAT = 1
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # two letters at least: `C:\\` stays a path
+REMOTE_MARKER = "remote.json"  # in a shared cache's local state folder: the URL it belongs to
 DEFAULT_MAX_MB = 2048
 
 
@@ -47,13 +53,30 @@ class CorruptEntry(Exception):
     """A cache entry exists but cannot be trusted."""
 
 
-def default_root() -> Path:
+def is_url(location: str | Path | None) -> bool:
+    """Whether a cache location names object storage (`s3://…`, `file://…`) rather than a folder."""
+    return isinstance(location, str) and _URL.match(location) is not None
+
+
+def default_location() -> str | Path:
+    """`LABSCOPE_CACHE_DIR` (a folder or an fsspec URL), else the user cache dir."""
     env = os.environ.get("LABSCOPE_CACHE_DIR")
     if env:
-        return Path(env).expanduser()
+        return env if is_url(env) else Path(env).expanduser()
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("labscope"))
+
+
+def default_root() -> Path:
+    """The local folder of the default cache: the cache itself, or for a URL this machine's state
+    (index, locks, uploads, jobs) of the shared cache."""
+    location = default_location()
+    if is_url(location):
+        from .remote_cache import state_dir
+
+        return state_dir(location)
+    return location
 
 
 def default_max_bytes() -> int:
@@ -133,6 +156,16 @@ class CacheStore:
     LOW_WATER = 0.999  # eviction frees a little below the cap (2 MB of 2 GB), so it runs once per few writes
     MEMORY_TOUCH_EVERY_S = 10.0  # in-memory hits record their last use at most this often per key
 
+    def __new__(cls, root: str | Path | None = None, *args, **kwargs):
+        """A URL (or the local state folder of one) gives the shared-storage store of `remote_cache`."""
+        if cls is CacheStore:
+            location = root if root is not None else default_location()
+            if is_url(location) or os.path.isfile(os.path.join(location, REMOTE_MARKER)):
+                from .remote_cache import RemoteCacheStore
+
+                return super().__new__(RemoteCacheStore)
+        return super().__new__(cls)
+
     def __init__(self, root: str | Path | None = None, max_bytes: int | None = None, memory_items: int = 16):
         self.root = Path(root) if root is not None else default_root()
         self.max_bytes = default_max_bytes() if max_bytes is None else max_bytes
@@ -146,6 +179,11 @@ class CacheStore:
         self._last_hygiene = 0.0
 
     # -- layout ---------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        """What another process or machine passes to `CacheStore` to share this cache."""
+        return str(self.root)
+
     def path(self, analysis: str, key: str) -> Path:
         return self.root / "results" / analysis / f"{key}.zip"
 

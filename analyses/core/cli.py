@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import registry
 from .analysis import Cancelled
-from .cache import CacheStore
+from .cache import CacheStore, is_url
 from .errors import InputError
 from .params import ParameterError
 
@@ -127,11 +127,11 @@ def cmd_cache(args) -> int:
         before = store.info()
         removed = store.clear(args.analysis)
         if args.analysis:
-            print(f"removed {removed} entries of {args.analysis} from {store.root}")
+            print(f"removed {removed} entries of {args.analysis} from {store.location}")
         else:
             temps = before["temp_files"]["files"] - store.info()["temp_files"]["files"]
             print(f"removed {removed} entries, {before['uploads']['files']} uploads and {temps} temporary files "
-                  f"from {store.root}")
+                  f"from {store.location}")
     else:
         print(json.dumps(store.info(), indent=2))
     return 0
@@ -248,7 +248,8 @@ def cmd_sweep(args) -> int:
             bar.set_postfix_str(record["status"] + (" (cache)" if record["cache_hit"] else ""))
 
     try:
-        records = sweep.execute(plan, store.root, args.executor, args.scheduler, args.workers, args.device, progress)
+        records = sweep.execute(plan, store.location, args.executor, args.scheduler, args.workers, args.device,
+                                progress)
     finally:
         if bar is not None:
             bar.close()
@@ -266,7 +267,8 @@ def cmd_sweep(args) -> int:
 def cmd_serve(args) -> int:
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     if args.cache_dir:
-        os.environ["LABSCOPE_CACHE_DIR"] = str(Path(args.cache_dir).resolve())
+        cache_dir = args.cache_dir
+        os.environ["LABSCOPE_CACHE_DIR"] = cache_dir if is_url(cache_dir) else str(Path(cache_dir).resolve())
     shown_host = "localhost" if is_loopback(args.host) else (args.host if args.host not in ("0.0.0.0", "::") else
                                                              socket.gethostname())
     url = f"http://{shown_host}:{args.port}/"
@@ -292,7 +294,8 @@ def cmd_serve(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labscope", description=__doc__)
-    parser.add_argument("--cache-dir", help="result cache directory (default: $LABSCOPE_CACHE_DIR or the user cache dir)")
+    parser.add_argument("--cache-dir", help="result cache directory or fsspec URL such as s3://bucket/prefix "
+                        "(default: $LABSCOPE_CACHE_DIR or the user cache dir)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="start the dashboard")

@@ -119,8 +119,12 @@ def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
 class Index:
     """The SQLite index of one cache folder; safe to share between threads, reconnects after fork."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, scanner=None, size_of=None):
+        """`scanner(root)` yields the rows a rebuild starts from and `size_of(path)` an entry's size
+        (FileNotFoundError when gone): the folder's by default, the storage's for a shared cache."""
         self.root = Path(root)
+        self.scanner = scanner or scan
+        self.size_of = size_of or (lambda path: os.stat(self.root / path).st_size)
         self.file = self.root / "index.sqlite"
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
@@ -231,7 +235,7 @@ class Index:
             conn = self._connect()
             try:
                 conn.executescript(_DDL)
-                rows = list(scan(self.root))
+                rows = list(self.scanner(self.root))
                 conn.execute("BEGIN IMMEDIATE")
                 _upsert(conn, rows)
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
@@ -351,7 +355,7 @@ class Index:
                 if writer_alive(writer) and now - (since or 0) < stale_seconds:
                     continue
                 try:
-                    size = os.stat(self.root / path).st_size
+                    size = self.size_of(path)
                 except FileNotFoundError:
                     conn.execute("DELETE FROM entries WHERE path = ?", (path,))
                     dropped += 1

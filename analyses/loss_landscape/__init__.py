@@ -24,7 +24,7 @@ def _csv_needs_file(p):
 
 def _custom_needs_factory(p):
     if p["model"] == "custom" and not p["custom_model"]:
-        return "parameter 'custom_model': model=custom needs a package.module:function"
+        return "parameter 'custom_model': model=custom needs a package.module:function or path/to/file.py:function"
     if p["model"] != "custom" and (p["custom_model"] or p["checkpoint"]):
         return "parameters 'custom_model' and 'checkpoint' are only used with model=custom"
     return None
@@ -59,19 +59,19 @@ SPEC = ParamSpec(
                     "mean-pooled. "
                     "custom: your own model and data from 'custom_model' (dataset, width and depth are ignored).",
                section="Model"),
-        CallableRef("custom_model", "", label="Custom model (module:function)",
-                    help="With model=custom: package.module:function on the server's Python path, called as "
-                         "function(seed=...) and returning (model, (x_train, y_train), (x_test, y_test), loss or None).",
+        CallableRef("custom_model", "", label="Custom model (module:function or file.py:function)",
+                    help="With model=custom: package.module:function on the server's Python path, or "
+                         "path/to/file.py:function, called as function(seed=...) and returning (model, (x_train, "
+                         "y_train), (x_test, y_test), loss or None). The model is evaluated in eval mode.",
                     section="Model", visible_if={"model": "custom"}),
         InputFile("checkpoint", None, suffixes=(".pt", ".pth"), label="Checkpoint (.pt)",
-                  help="With model=custom, optional: trained weights (a state dict), or a list of state dicts / "
-                       "{'checkpoints': [...]} for the optimizer path. Read with weights_only=True. Without it, "
-                       "the model is trained here with the settings below.", section="Model",
-                  visible_if={"model": "custom"}),
+                  help="With model=custom, optional: trained weights (a full state dict, buffers included), or a "
+                       "list of state dicts / {'checkpoints': [...]} for the optimizer path. Read with "
+                       "weights_only=True. Without it, the model is trained here with the settings below.",
+                  section="Model", visible_if={"model": "custom"}),
         Int("width", 64, min=4, max=256, step=4,
-            help="Hidden units per layer (MLP), channels of the first conv (CNN) or the model "
-                                                        "width (transformer).", section="Model",
-            visible_if=_builtin_model),
+            help="Hidden units per layer (MLP), channels of the first conv (CNN) or the model width (transformer).",
+            section="Model", visible_if=_builtin_model),
         Choice("norm", "none", choices=("none", "batch"), label="Norm layers",
                help="batch: batch norm after every hidden layer. Its scale and shift get a zero direction "
                     "(one-dimensional parameters), as in Li et al.", section="Model",

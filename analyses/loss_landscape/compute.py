@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
 from typing import Any, Mapping
 
 import numpy as np
@@ -16,6 +18,7 @@ from analyses.core.errors import Diverged
 from . import connectivity, hessian, trajectory
 from .data import DataError
 from .directions import filter_normalized_direction, offset
+from .plane import PlaneEvaluator
 from .problem import Problem, cross_entropy
 from .problem import load as load_problem
 
@@ -33,22 +36,44 @@ def _report(ctx: Context, phase: str, done: float, message: str) -> None:
     ctx.report(_phase_start(phase) + PHASES[phase] * done, message)
 
 
+# A batch loss this many times the initial loss means training has blown up (a finite 1e11 surface otherwise).
+EXPLODING = 10.0
+
+
+def norm_layers(model: nn.Module) -> list[nn.Module]:
+    """Norm layers that keep running statistics (batch norm, instance norm with tracking), the user's included."""
+    return [m for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats]
+
+
+@contextmanager
+def _train_mode(modules: list[nn.Module]):
+    """Only these modules in train mode (dropout elsewhere stays off); their previous modes restored after."""
+    before = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.train()
+        yield
+    finally:
+        for m, mode in zip(modules, before):
+            m.train(mode)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
              loss=cross_entropy, classification: bool = True,
              norm_policy: str = "eval") -> tuple[float, float]:
     """Mean loss and accuracy (NaN unless classifying) of `model` with its parameters replaced by `weights`.
 
-    With norm_policy="recompute", norm layers use the statistics of this batch (train mode) on copies of
-    their buffers, so the model's own running statistics are never changed.
+    The model is evaluated in eval mode (dropout off). With norm_policy="recompute", its norm layers, and
+    only they, use the statistics of this batch, on copies of their buffers, so the model's own running
+    statistics are never changed.
     """
-    if norm_policy == "recompute" and any(True for _ in model.buffers()):
+    norms = norm_layers(model) if norm_policy == "recompute" else []
+    if norms:
         buffers = {name: b.clone() for name, b in model.named_buffers()}
-        model.train()
-        try:
+        with _train_mode(norms):
             outputs = functional_call(model, {**weights, **buffers}, (x,))
-        finally:
-            model.eval()
     else:
         outputs = functional_call(model, weights, (x,))
     value = loss(outputs, y).item()
@@ -57,9 +82,13 @@ def evaluate(model: nn.Module, weights: dict[str, torch.Tensor], x: torch.Tensor
 
 
 def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: int, progress,
-          first_epoch: int = 0, preview=None) -> tuple[pd.DataFrame, list[dict]]:
+          first_epoch: int = 0, preview=None, exploding: float | None = EXPLODING) -> tuple[pd.DataFrame, list[dict]]:
     """Train in place from `first_epoch` to params["epochs"]; `progress(epoch, epochs, loss)` after each,
     and `preview(curves so far)` if given.
+
+    A non-finite batch loss, or one above `exploding` times the initial loss, stops training with
+    `Diverged` (naming 'lr'); `exploding=None` lets a loss blow up and settle (a phase diagram's hot
+    cells are meant to).
 
     Returns the curves and a copy of the weights after every epoch (the first is the start),
     for the trajectory and for spawning a second network. `seed` sets the batch order.
@@ -90,9 +119,7 @@ def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: i
             batch = order[start:start + params["batch_size"]]
             optimizer.zero_grad(set_to_none=True)
             loss = problem.loss(model(x[batch]), y[batch])
-            if not torch.isfinite(loss):
-                raise Diverged(
-                    f"training diverged at epoch {epoch} (loss {loss.item()}); lower 'lr' (now {params['lr']:g})")
+            _check_divergence(loss.detach().item(), rows[0]["train_loss"], epoch, params, exploding)
             loss.backward()
             optimizer.step()
         model.eval()
@@ -103,6 +130,15 @@ def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: i
     return pd.DataFrame(rows), checkpoints
 
 
+def _check_divergence(loss: float, initial: float, epoch: int, params, exploding: float | None) -> None:
+    if math.isfinite(loss) and (exploding is None or loss <= exploding * max(initial, 1.0)):
+        return
+    what = "a non-finite batch loss" if not math.isfinite(loss) else (
+        f"a batch loss of {loss:.3g}, over {exploding:g}x the initial {initial:.3g}")
+    raise Diverged(f"training diverged at epoch {epoch} ({what}); lower 'lr', the learning rate "
+                   f"(now {params['lr']:g})")
+
+
 def _losses(model, weights, data, problem: Problem) -> dict[str, float]:
     (x, y), (x_test, y_test) = data
     train_loss, train_acc = evaluate(model, weights, x, y, problem.loss, problem.classification, problem.norm_policy)
@@ -111,10 +147,24 @@ def _losses(model, weights, data, problem: Problem) -> dict[str, float]:
     return {"train_loss": train_loss, "train_accuracy": train_acc, "test_loss": test_loss, "test_accuracy": test_acc}
 
 
+def parameters_of(model: nn.Module, state: dict) -> dict[str, torch.Tensor]:
+    """The parameter entries of a full state dict (the landscape moves parameters; buffers stay)."""
+    return {name: state[name] for name, _ in model.named_parameters()}
+
+
 def recorded(model, problem: Problem, data) -> tuple[pd.DataFrame, list[dict]]:
-    """Curves for checkpoints the user supplied, in place of training (index i is 'epoch' i)."""
-    rows = [{"epoch": i, **_losses(model, weights, data, problem)} for i, weights in enumerate(problem.checkpoints)]
-    return pd.DataFrame(rows), problem.checkpoints
+    """Curves for checkpoints the user supplied, in place of training (index i is 'epoch' i).
+
+    Each checkpoint is evaluated with its own buffers (a batch norm's running statistics); the model
+    keeps the last checkpoint's, the ones every later view uses. Returns the parameter dicts.
+    """
+    rows, checkpoints = [], []
+    device = next(model.parameters()).device
+    for i, state in enumerate(problem.checkpoints):
+        model.load_state_dict(state)
+        checkpoints.append({n: w.to(device) for n, w in parameters_of(model, state).items()})
+        rows.append({"epoch": i, **_losses(model, checkpoints[-1], data, problem)})
+    return pd.DataFrame(rows), checkpoints
 
 
 def interpolation(model, start, end, data, problem: Problem, points: int) -> pd.DataFrame:
@@ -124,6 +174,12 @@ def interpolation(model, start, end, data, problem: Problem, points: int) -> pd.
     return pd.DataFrame([{"alpha": float(alpha), **_losses(model, offset(start, [(float(alpha), difference)]), data,
                                                            problem)}
                          for alpha in alphas])
+
+
+def plane_evaluator(model, center, directions, data, problem: Problem) -> PlaneEvaluator:
+    """Loss and accuracy at many points of the plane center + a d1 + b d2 (see plane.py), exact to rounding."""
+    return PlaneEvaluator(model, center, directions, data, problem,
+                          plain=lambda weights: _losses(model, weights, data, problem))
 
 
 def refinement_levels(n: int) -> list[list[int]]:
@@ -149,16 +205,15 @@ def surface(model, center, directions, data, problem: Problem, xs, ys, ctx: Cont
     Computed coarse to fine (see `refinement_levels`); `preview(table)` receives each finished level,
     so a page can draw the surface after a fraction of the work.
     """
+    evaluate_points = plane_evaluator(model, center, directions, data, problem)
     values: dict[tuple[int, int], dict] = {}
     total = len(xs) * len(ys)
     for level_x, level_y in zip(*_matched_levels(len(xs), len(ys))):
         for j in level_y:
-            for i in level_x:
-                if (i, j) in values:
-                    continue
-                a, b = float(xs[i]), float(ys[j])
-                weights = offset(center, [(a, directions[0]), (b, directions[1])])
-                values[i, j] = {"x": a, "y": b, **_losses(model, weights, data, problem)}
+            todo = [i for i in level_x if (i, j) not in values]
+            points = [(float(xs[i]), float(ys[j])) for i in todo]
+            for i, (a, b), losses in zip(todo, points, evaluate_points(points)):
+                values[i, j] = {"x": a, "y": b, **losses}
             _report(ctx, phase, len(values) / total, f"{phase}: {len(values)}/{total} points, "
                                                      f"{len(level_x)}x{len(level_y)} grid")
         if preview is not None and len(values) < total:
@@ -183,9 +238,10 @@ def slices(model, center, data, problem: Problem, params, ctx: Context) -> pd.Da
         generator = torch.Generator().manual_seed(params["direction_seed"] + 1 + k)
         direction = {n: d.to(device) for n, d in
                      filter_normalized_direction(cpu_center, generator, params["bias_direction"]).items()}
-        for t in coords:
-            rows.append({"seed": params["direction_seed"] + 1 + k, "t": float(t),
-                         **_losses(model, offset(center, [(float(t), direction)]), data, problem)})
+        still = {n: torch.zeros_like(d) for n, d in direction.items()}
+        points = [(float(t), 0.0) for t in coords]
+        for (t, _), losses in zip(points, plane_evaluator(model, center, [direction, still], data, problem)(points)):
+            rows.append({"seed": params["direction_seed"] + 1 + k, "t": t, **losses})
         _report(ctx, "slices", (k + 1) / params["slice_seeds"], f"1D slices: direction {k + 1}/{params['slice_seeds']}")
     return pd.DataFrame(rows)
 
@@ -332,35 +388,95 @@ def mode_connectivity(model, first, second, problem: Problem, params, data, devi
     return table.merge(matched.rename(columns=lambda c: c if c == "alpha" else f"aligned_{c}"), on="alpha"), info
 
 
+def _snapshot(model: nn.Module) -> tuple[dict, dict]:
+    """The model's state (parameters, buffers) and every module's mode, to hand the user's model back as given."""
+    return ({k: v.detach().clone() for k, v in model.state_dict().items()},
+            {name: m.training for name, m in model.named_modules()})
+
+
+def _restore(model: nn.Module, snapshot: tuple[dict, dict]) -> None:
+    state, modes = snapshot
+    with torch.no_grad():
+        model.load_state_dict(state)
+    for name, m in model.named_modules():
+        m.train(modes.get(name, m.training))
+
+
+def _first_network(model, problem: Problem, params, data, device, ctx: Context):
+    """(curves, parameter checkpoints, initial weights) of the network analysed: the user's checkpoints
+    (loaded with their buffers, evaluated in eval mode), or a network trained here."""
+    initial = {name: p.detach().clone() for name, p in model.named_parameters()}
+    split = problem.split
+    if problem.checkpoints:  # the user's trained weights: no training here
+        history, checkpoints = recorded(model, problem, ((split.x_train.to(device), split.y_train.to(device)),
+                                                         data[1]))
+        if len(checkpoints) > 1:
+            initial = checkpoints[0]
+        final = history.iloc[-1]
+        if not (math.isfinite(final.train_loss) and math.isfinite(final.test_loss)):
+            raise Diverged("the last checkpoint's weights give a non-finite loss on the data; check the "
+                           "'checkpoint' file (or the factory's data)")
+        return history, checkpoints, initial
+    history, checkpoints = train(model, problem, params, params["seed"],
+                                 lambda e, n, loss: _report(ctx, "train", e / n, f"training: epoch {e}/{n}, "
+                                                                                 f"loss {loss:.3f}"),
+                                 preview=lambda curves: ctx.preview(Result(tables={"training": curves})))
+    if not np.isfinite(history.iloc[-1][["train_loss", "test_loss"]].to_numpy(dtype=float)).all():
+        raise Diverged(f"training ended with a non-finite loss; lower 'lr', the learning rate (now {params['lr']:g})")
+    return history, checkpoints, initial
+
+
+def _notes(model, problem: Problem, params, checkpoints, matching) -> pd.DataFrame:
+    """Why a view is missing or computed differently than it might be read: shown on the page, kept in result.json."""
+    notes = []
+    if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in model.modules()):
+        notes.append(("all views", "dropout is off (eval mode) wherever the loss is evaluated; it is on only "
+                                   "while a network is trained here"))
+    if problem.checkpoints:
+        notes.append(("training", f"not trained here: the curves are the {len(checkpoints)} checkpoint(s) of the "
+                                  "file, evaluated on the whole training and test sets"))
+        others = (f"the second and third networks (seeds {params['second_seed']} and {params['second_seed'] + 1})"
+                  if params["three_models"] else f"the second network (seed {params['second_seed']})")
+        notes.append(("mode connectivity", f"{others} trained here with the optimizer settings of this page"))
+    if len(checkpoints) < 2:
+        notes.append(("optimizer path", "skipped: it needs two or more checkpoints; the file holds one"))
+    if norm_layers(model):
+        if params["norm_policy"] == "eval":
+            notes.append(("mode connectivity", "points between networks are evaluated with the first network's "
+                                               "norm statistics (norm_policy=eval); recompute uses each point's own"))
+        if len(checkpoints) > 1:
+            notes.append(("optimizer path", "each checkpoint's curve uses its own norm statistics; points on the "
+                                            "PCA plane use the last checkpoint's"))
+    if "skipped" in matching:
+        notes.append(("mode connectivity", f"weight matching skipped, so no aligned barrier: {matching['skipped']}"))
+    return pd.DataFrame(notes, columns=["view", "note"])
+
+
 def compute(params: Mapping[str, Any], ctx: Context) -> Result:
     ctx.limit_torch_threads()
     device = ctx.torch_device()
     ctx.report(0.0, "loading data and model")
     problem = load_problem(params)
-    split = problem.split
-    model = problem.make_model(params["seed"]).to(device)
-    initial = {name: p.detach().clone() for name, p in model.named_parameters()}
+    model = problem.make_model(params["seed"])
+    snapshot = _snapshot(model)
+    home = next(iter(model.state_dict().values()), torch.empty(0)).device
+    try:
+        model.to(device).eval()
+        return _analyse(model, problem, params, device, ctx)
+    finally:  # the user's model goes back as it came: weights, running statistics, modes, device
+        model.to(home)
+        _restore(model, snapshot)
 
+
+def _analyse(model, problem: Problem, params, device, ctx: Context) -> Result:
+    split = problem.split
     # A fixed random subset keeps each surface point cheap; the test set is used whole.
     subset = torch.randperm(len(split.x_train), generator=torch.Generator().manual_seed(params["seed"]))
     subset = subset[: params["eval_samples"]]
     x_eval, y_eval = split.x_train[subset].to(device), split.y_train[subset].to(device)
     data = ((x_eval, y_eval), (split.x_test.to(device), split.y_test.to(device)))
 
-    if problem.checkpoints:  # the user's trained weights: no training here
-        history, checkpoints = recorded(model, problem, ((split.x_train.to(device), split.y_train.to(device)),
-                                                         data[1]))
-        checkpoints = [{n: w.to(device) for n, w in c.items()} for c in checkpoints]
-        if len(checkpoints) > 1:
-            initial = checkpoints[0]
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p.copy_(checkpoints[-1][name])
-    else:
-        history, checkpoints = train(model, problem, params, params["seed"],
-                                     lambda e, n, loss: _report(ctx, "train", e / n, f"training: epoch {e}/{n}, "
-                                                                                     f"loss {loss:.3f}"),
-                                     preview=lambda curves: ctx.preview(Result(tables={"training": curves})))
+    history, checkpoints, initial = _first_network(model, problem, params, data, device, ctx)
     final = {name: p.detach().clone() for name, p in model.named_parameters()}
 
     _report(ctx, "interpolation", 0.0, "1D interpolation from initial to trained weights")
@@ -426,7 +542,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
                        weight_matching_iterations=int(matching["iterations"]))
     tables = {"training": history, "interpolation": path_1d, "surface": grid, "slices": one_d,
               "hessian_top": top, "hessian_runs": hessian_runs, "hessian_spectrum": spectrum, "curvature_check": curvature,
-              "mode_connectivity": connect}
+              "mode_connectivity": connect, "notes": _notes(model, problem, params, checkpoints, matching)}
     if params["three_models"]:
         tables.update(three_model_plane=plane3, three_model_points=corners)
     if path is not None:

@@ -37,6 +37,9 @@ class Problem:
     # How norm layers evaluate a perturbed network: with the statistics kept from training ("eval"), or
     # with statistics recomputed from the evaluation batch at every point ("recompute").
     norm_policy: str = "eval"
+    # In eval mode, does each sample's output depend on that sample alone? Then train and test samples can
+    # share one forward pass. True for the built-in models; a user's model is not assumed to be.
+    independent_samples: bool = False
 
 
 def builtin(params: Mapping[str, Any]) -> Problem:
@@ -52,8 +55,9 @@ def builtin(params: Mapping[str, Any]) -> Problem:
 
     policy = params["norm_policy"]
     if split.y_train.is_floating_point():  # regression (teacher-student): squared error, no accuracy
-        return Problem(split, make_model, loss=nn.functional.mse_loss, classification=False, norm_policy=policy)
-    return Problem(split, make_model, norm_policy=policy)
+        return Problem(split, make_model, loss=nn.functional.mse_loss, classification=False, norm_policy=policy,
+                       independent_samples=True)
+    return Problem(split, make_model, norm_policy=policy, independent_samples=True)
 
 
 def load(params: Mapping[str, Any]) -> Problem:

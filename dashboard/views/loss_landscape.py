@@ -5,7 +5,8 @@ Main area: headline numbers; training curves beside the 1D path from initial to 
 the train and test loss contours (random filter-normalized or top Hessian directions); 1D slices
 over several random directions beside the optimizer's path on its PCA plane; the 3D surface beside the
 plane through three networks; the barrier to a second network before and after weight matching beside the Hessian's eigenvalue
-density; the curvature check (Hessian against the surface); the paper export.
+density; the curvature check (Hessian against the surface); the paper export. Notes above the charts say
+which views were skipped or computed differently, and why (the `notes` table of result.json).
 """
 
 import streamlit as st
@@ -24,6 +25,9 @@ if outcome is not None:
         "barrier_naive": "barrier, naive", "barrier_aligned": "barrier, matched",
     }, formats={"final_test_accuracy": ".1%", "final_train_loss": ".3f", "final_test_loss": ".3f",
                 "barrier_naive": ".3f", "barrier_aligned": ".3f"})
+    notes = outcome.result.tables.get("notes")
+    if notes is not None and len(notes):  # skipped or degraded views, and why (also in result.json)
+        st.info("\n".join(f"- **{row.view}**: {row.note}" for row in notes.itertuples()))
     figures.grid(outcome, [["training_curves", "interpolation"], ["contour_train", "contour_test"],
                            ["slices", "optimizer_path"], ["surface_3d", "three_models"],
                            ["mode_connectivity", "hessian_spectrum"]],

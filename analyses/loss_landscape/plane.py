@@ -1,0 +1,216 @@
+"""Many points of one plane, θ(a, b) = θ* + a·d₁ + b·d₂, evaluated exactly and with little waste.
+
+A surface evaluates the same network at thousands of points of one plane. Three things the math
+allows make that cheaper than a plain loop that sets the weights and runs the model per point:
+
+- The first layer's output is affine in (a, b): (W + aU + bV)x + c + a·u_c + b·v_c
+  = (Wx + c) + a(Ux + u_c) + b(Vx + v_c). For a Linear or Conv2d first layer the three terms are
+  computed once for the whole plane, and each point costs two scaled additions there instead of a
+  matrix product.
+- Train and test samples go through the network in one pass when every layer treats samples
+  independently (eval mode, no batch statistics); their losses are then means over the two parts.
+- For an nn.Sequential of known layers the forward pass is written out (no per-point module
+  bookkeeping), the last Linear layer is computed as W hᵀ (faster for few outputs), and the four
+  numbers of a point come back in one transfer.
+
+Other models run whole, with `functional_call` at each point (train and test in one pass where the
+problem says samples are independent: the built-in models); norm statistics recomputed per point
+take the plain path. Both give the same numbers up to float rounding; the tests
+check every grid point against the plain evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from .directions import offset
+from .problem import Problem, cross_entropy
+
+# Layers that act on each sample alone in eval mode and have no parameters: called as they are.
+PER_SAMPLE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.SiLU, nn.LeakyReLU, nn.ELU, nn.Softplus, nn.Identity,
+              nn.Flatten, nn.Unflatten, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d, nn.MaxPool2d, nn.AvgPool2d,
+              nn.MaxPool1d, nn.AvgPool1d, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+# Precomputed first-layer outputs (three of them) may take at most this many bytes.
+MAX_SHORTCUT_BYTES = 512 * 2 ** 20
+
+
+def _combine(center: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, a: float, b: float) -> torch.Tensor:
+    return torch.add(center, d1, alpha=a).add_(d2, alpha=b)
+
+
+class _Step:
+    """One child of the Sequential: how to run it at the point (a, b)."""
+
+    def __init__(self, module: nn.Module, prefix: str, center, d1, d2):
+        self.module = module
+        self.names = [n for n, _ in module.named_parameters()]
+        self.full = [f"{prefix}.{n}" for n in self.names]
+        self.center = [center[n] for n in self.full]
+        self.d1 = [d1[n] for n in self.full]
+        self.d2 = [d2[n] for n in self.full]
+        self.moving = [bool(x.any() or y.any()) for x, y in zip(self.d1, self.d2)]
+
+    def weights(self, a: float, b: float) -> list[torch.Tensor]:
+        return [_combine(c, x, y, a, b) if moving else c
+                for c, x, y, moving in zip(self.center, self.d1, self.d2, self.moving)]
+
+    def __call__(self, h: torch.Tensor, a: float, b: float, owned: bool = True) -> torch.Tensor:
+        """`owned`: h is an intermediate of this pass (not the data), so it may be overwritten."""
+        m = self.module
+        if type(m) is nn.ReLU and owned:
+            return h.relu_()
+        if not self.names:
+            return m(h)
+        w = self.weights(a, b)
+        if isinstance(m, nn.Linear):
+            return F.linear(h, w[0], w[1] if m.bias is not None else None)
+        if isinstance(m, nn.Conv2d):
+            return m._conv_forward(h, w[0], w[1] if m.bias is not None else None)
+        if isinstance(m, NORMS) and not m.training and m.track_running_stats and m.affine:
+            return F.batch_norm(h, m.running_mean, m.running_var, w[0], w[1], False, 0.0, m.eps)
+        return functional_call(m, dict(zip(self.names, w)), (h,))
+
+
+def _first_layer_terms(module: nn.Module, step: _Step, x: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+    """(Wx + c, Ux + u_c, Vx + v_c) of a Linear or Conv2d first layer, or None for another kind."""
+    if isinstance(module, nn.Linear):
+        def run(w, bias):
+            return F.linear(x, w, bias)
+    elif isinstance(module, nn.Conv2d) and module.padding_mode == "zeros":
+        def run(w, bias):
+            return module._conv_forward(x, w, bias)
+    else:
+        return None
+    has_bias = module.bias is not None
+    return tuple(run(ws[0], ws[1] if has_bias else None) for ws in (step.center, step.d1, step.d2))
+
+
+class PlaneEvaluator:
+    """`evaluator(points)` -> one dict of train/test loss and accuracy per (a, b), as `_losses` gives.
+
+    Built once per plane (centre, two directions, the data); called with batches of points.
+    """
+
+    def __init__(self, model: nn.Module, center: dict, directions: list[dict], data, problem: Problem,
+                 plain: Callable[[dict], dict]):
+        (self.x, self.y), (self.x_test, self.y_test) = data
+        self.n_train = len(self.x)
+        self.center, self.d1, self.d2 = center, directions[0], directions[1]
+        self.problem, self.plain = problem, plain
+        self.model = model
+        # The plain path, per point, where batch statistics are recomputed or the model is not in eval mode.
+        self.per_point = any(m.training for m in model.modules()) or (
+            problem.norm_policy == "recompute" and any(isinstance(m, nn.modules.batchnorm._NormBase)
+                                                        for m in model.modules()))
+        self.steps = None if self.per_point else self._plan(model)
+        if self.steps is not None:
+            self.independent = all(isinstance(s.module, PER_SAMPLE + (nn.Linear, nn.Conv2d)) or (
+                isinstance(s.module, NORMS) and s.module.track_running_stats) for s in self.steps)
+        else:
+            self.independent = problem.independent_samples and not self.per_point
+        self.segments = self._segments()
+        self.shortcut = self._shortcut()
+
+    def _plan(self, model: nn.Module) -> list[_Step] | None:
+        if not isinstance(model, nn.Sequential) or not len(model):
+            return None
+        return [_Step(m, name, self.center, self.d1, self.d2) for name, m in model.named_children()]
+
+    def _segments(self) -> list[tuple[torch.Tensor, slice]]:
+        """The inputs run through the network: train and test in one pass, or one pass each."""
+        n = self.n_train
+        if self.independent:
+            return [(torch.cat([self.x, self.x_test]), slice(0, None))]
+        return [(self.x, slice(0, n)), (self.x_test, slice(n, None))]
+
+    def _shortcut(self):
+        """Per segment: (index of the first layer, its three precomputed terms), when the math allows."""
+        if self.steps is None:
+            return None
+        first = next((i for i, s in enumerate(self.steps) if s.names), None)
+        if first is None or not all(isinstance(s.module, PER_SAMPLE) for s in self.steps[:first]):
+            return None
+        terms = []
+        with torch.no_grad():
+            for x, _ in self.segments:
+                for step in self.steps[:first]:
+                    x = step.module(x)
+                found = _first_layer_terms(self.steps[first].module, self.steps[first], x)
+                if found is None or 3 * found[0].numel() * found[0].element_size() > MAX_SHORTCUT_BYTES:
+                    return None
+                terms.append(found)
+        return first, terms
+
+    @torch.no_grad()
+    def __call__(self, points: list[tuple[float, float]]) -> list[dict]:
+        if self.per_point:
+            return [self.plain(offset(self.center, [(a, self.d1), (b, self.d2)])) for a, b in points]
+        return [self._point(float(a), float(b)) for a, b in points]
+
+    def _forward(self, segment: int, a: float, b: float) -> tuple[torch.Tensor, bool]:
+        """The network's outputs on one segment at (a, b): (outputs, transposed?)."""
+        x, _ = self.segments[segment]
+        if self.steps is None:  # any other model: one functional call with the point's weights
+            weights = offset(self.center, [(a, self.d1), (b, self.d2)])
+            return functional_call(self.model, weights, (x,)), False
+        start = 0
+        if self.shortcut is not None:
+            first, terms = self.shortcut
+            base, u, v = terms[segment]
+            x, start = torch.add(base, u, alpha=a).add_(v, alpha=b), first + 1
+        last = len(self.steps) - 1
+        owned = self.shortcut is not None  # x is a fresh tensor, not (a view of) the data
+        for i in range(start, last):
+            x = self.steps[i](x, a, b, owned=owned)
+            owned = owned or bool(self.steps[i].names)
+        step = self.steps[last]
+        if isinstance(step.module, nn.Linear) and x.dim() == 2 and step.module.bias is not None:
+            w, bias = step.weights(a, b)
+            return torch.addmm(bias[:, None], w, x.T), True  # W hᵀ: faster than h Wᵀ for few outputs
+        return step(x, a, b), False
+
+    def _point(self, a: float, b: float) -> dict:
+        parts = []
+        targets = torch.cat([self.y, self.y_test]) if self.independent else None
+        for segment, (_, where) in enumerate(self.segments):
+            out, transposed = self._forward(segment, a, b)
+            y = targets if self.independent else (self.y if where.start == 0 else self.y_test)
+            parts.append(self._per_sample(out, transposed, y))
+        return self._summary(parts)
+
+    def _per_sample(self, out: torch.Tensor, transposed: bool, y: torch.Tensor):
+        """(per-sample losses or the outputs, hits or None) for one segment."""
+        if self.problem.loss is cross_entropy and self.problem.classification:
+            if transposed:  # out is (classes, samples)
+                top = out.max(dim=0)
+                losses = torch.logsumexp(out, dim=0) - out.gather(0, y[None]).squeeze(0)
+                return losses, top.indices == y
+            losses = torch.logsumexp(out, dim=1) - out.gather(1, y[:, None]).squeeze(1)
+            return losses, out.argmax(dim=1) == y
+        return (out.T if transposed else out), None
+
+    def _summary(self, parts) -> dict:
+        n = self.n_train
+        if len(parts) == 1:
+            values, hits = parts[0]
+            train, test = (values[:n], hits[:n] if hits is not None else None), \
+                (values[n:], hits[n:] if hits is not None else None)
+        else:
+            train, test = parts
+        if train[1] is not None:  # cross-entropy: per-sample losses and hits
+            numbers = torch.stack([train[0].mean(), train[1].float().mean(), test[0].mean(), test[1].float().mean()])
+            tl, ta, sl, sa = numbers.tolist()
+        else:  # any other loss on the outputs
+            tl, sl = self.problem.loss(train[0], self.y).item(), self.problem.loss(test[0], self.y_test).item()
+            if self.problem.classification:
+                ta = (train[0].argmax(dim=1) == self.y).float().mean().item()
+                sa = (test[0].argmax(dim=1) == self.y_test).float().mean().item()
+            else:
+                ta = sa = float("nan")
+        return {"train_loss": tl, "train_accuracy": ta, "test_loss": sl, "test_accuracy": sa}
