@@ -51,7 +51,10 @@ def test_home_to_loss_landscape_smoke_run_and_export(server, browser):
 def test_a_long_run_can_be_cancelled(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
-    page.goto(f"{server}/loss_landscape?grid_points=101&eval_samples=5000&epochs=100")  # a link starts the run
+    page.goto(f"{server}/loss_landscape?grid_points=101&eval_samples=5000&epochs=100")
+    page.get_by_text("not been computed on this server yet").wait_for()  # a link fills the form, starts nothing
+    assert page.get_by_role("button", name="Cancel run").count() == 0
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("button", name="Cancel run").click()
     page.get_by_text("Run cancelled").wait_for()
     assert page.locator(".js-plotly-plot").count() == 0
@@ -61,7 +64,8 @@ def test_a_long_run_can_be_cancelled(server, browser):
 def test_phase_grid_fills_in_and_a_click_on_a_cell_opens_its_landscape(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
-    page.goto(f"{server}/landscape_phases?preset=smoke&epochs=6")  # not cached yet: a link starts the run
+    page.goto(f"{server}/landscape_phases?preset=smoke&epochs=6")  # not cached yet: the form waits for Run
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Live preview of the finished part").wait_for()  # the grid fills in while it computes
     page.get_by_text("Computed in").wait_for()
     page.locator(".js-plotly-plot").nth(5).wait_for()
@@ -73,5 +77,7 @@ def test_phase_grid_fills_in_and_a_click_on_a_cell_opens_its_landscape(server, b
     page.get_by_role("heading", name="Loss landscape").wait_for()
     page.wait_for_function("() => location.href.includes('/loss_landscape?')")
     assert "width=64" in page.url and "lr=0.1" in page.url and "epochs=6" in page.url
+    page.get_by_text("not been computed on this server yet").wait_for()  # the cell's network: in the form, not run
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("button", name="Cancel run").click()  # the cell's landscape started; no need to finish it
     page.get_by_text("Run cancelled").wait_for()

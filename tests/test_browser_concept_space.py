@@ -13,6 +13,7 @@ def test_concept_space_smoke_run_from_a_link_and_scrub_samples(server, browser):
     page.set_default_timeout(120_000)
     page.goto(f"{server}/concept_space?preset=smoke")
     page.get_by_role("heading", name="Concept-space learning dynamics").wait_for()
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).click()  # a link fills the form
     page.get_by_text("Computed in").wait_for()
     # Wait for what the page draws after the run, in its order: the live preview's charts may still be
     # on screen a moment after the badge appears (seen under load).

@@ -15,6 +15,7 @@ def test_tiny_model_run_inspector_and_an_added_format(server, browser, served_da
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
     page.goto(f"{server}/prompt_steering?preset=smoke&n_items=3&n_permutations=50&model={model}")
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).click()  # a link fills the form
     page.get_by_text("Computed in").wait_for()
     page.locator(".js-plotly-plot").nth(6).wait_for()
     # 7 figures: with 3 countries there is no extrapolability chart (too few to correlate or cluster)

@@ -24,6 +24,7 @@ def test_smoke_run_draws_trajectories_times_and_a_sample_scrubber():
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params.update({"preset": "smoke"})
     at.run()
+    at.sidebar.button(key="_run.concept_space").click().run()  # a link fills the form; Run computes
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 3  # concept space, joint accuracy, per-concept accuracy (no sweep)
     labels = [m.label for m in at.metric]

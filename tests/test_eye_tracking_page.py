@@ -48,6 +48,7 @@ def test_the_real_eyelink_file_from_a_link():
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params.update({"preset": "smoke", "data_path": str(RACCOONS)})
     at.run()
+    at.sidebar.button(key="_run.eye_tracking").click().run()  # a link fills the form; Run computes
     assert not at.exception and not at.error
     assert any("outside the image" in w.value for w in at.warning)  # y = 1190 on a 1080-px screen
     assert not any("Simulated data" in w.value for w in at.warning)
@@ -66,6 +67,7 @@ def test_a_bad_file_shows_what_is_wrong(tmp_path):
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.query_params.update({"preset": "smoke", "data_path": str(bad)})
     at.run()
+    at.sidebar.button(key="_run.eye_tracking").click().run()
     assert not at.exception
     assert "no column for x and y" in at.error[0].value
     assert not charts(at)

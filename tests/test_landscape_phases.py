@@ -76,6 +76,7 @@ def test_the_page_draws_the_grid_and_links_a_cell(tmp_path, monkeypatch):
     at = AppTest.from_file(page, default_timeout=120)
     at.query_params.update({"preset": "smoke"})
     at.run()
+    at.sidebar.button(key="_run.landscape_phases").click().run()  # a link fills the form; Run computes
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 6
     assert len(at.selectbox(key="_cell.landscape_phases").options) == 4

@@ -16,6 +16,11 @@ def charts(at):
     return at.get("plotly_chart")
 
 
+def press_run(at):
+    """A link fills the form and waits: press Run (the first button of the sidebar)."""
+    return at.sidebar.button(key="_run.loss_landscape").click().run()
+
+
 def test_home_lists_every_analysis():
     at = AppTest.from_file(str(DASHBOARD / "app.py"), default_timeout=60).run()
     assert not at.exception
@@ -24,7 +29,10 @@ def test_home_lists_every_analysis():
 
     assert len(at.get("page_link")) == len(all_analyses()) >= 2
     assert any("filter-normalized" in m.value for m in at.markdown)
-    assert at.sidebar.selectbox(key="device").options == ["auto", "cpu", "cuda"]
+    import torch
+
+    expected = ["auto", "cpu", "cuda"] if torch.cuda.is_available() else ["auto", "cpu"]
+    assert at.sidebar.selectbox(key="device").options == expected  # "cuda" only where there is a GPU
 
 
 def test_widgets_come_from_the_spec_and_nothing_runs_before_submit():
@@ -58,23 +66,37 @@ def test_run_smoke_then_revisit_from_cache():
     assert len(charts(again)) == 10
 
 
-def test_a_link_reproduces_the_view():
+def test_a_link_fills_the_form_runs_on_run_and_draws_at_once_once_cached():
+    link = {"preset": "smoke", "width": "16", "grid_points": "7", "color_scale": "log"}
     at = AppTest.from_file(PAGE, default_timeout=120)
-    at.query_params.update({"preset": "smoke", "width": "16", "grid_points": "7"})
+    at.query_params.update(link)
     at.run()
     assert not at.exception
     assert at.sidebar.slider(key="loss_landscape.width").value == 16
     assert at.sidebar.selectbox(key="loss_landscape._preset").value == "smoke"
-    assert len(charts(at)) == 10
+    assert at.sidebar.selectbox(key="loss_landscape.color_scale").value == "log"
+    assert "not been computed on this server yet" in at.info[0].value and not charts(at)  # no unknown work
+    press_run(at)
+    assert "Computed in" in at.info[0].value and len(charts(at)) == 10
+    assert "changed: width 16 (preset: 32); grid_points 7 (preset: 11)" in at.info[0].value
+    assert at.query_params["color_scale"] == "log" and at.query_params["width"] == "16"
 
+    again = AppTest.from_file(PAGE, default_timeout=30)  # the link in another session: cached, drawn at once
+    again.query_params.update(link)
+    again.run()
+    assert "From cache" in again.success[0].value and len(charts(again)) == 10
 
-def test_a_bad_link_is_reported_and_ignored():
-    at = AppTest.from_file(PAGE, default_timeout=30)
-    at.query_params.update({"width": "100000"})
-    at.run()
-    assert "parameter 'width': out of range 100000" in at.warning[0].value
-    assert at.sidebar.slider(key="loss_landscape.width").value == 64
-    assert not charts(at)
+    # A bad link names every bad value, keeps the good ones, and shows nothing, not even the cached result
+    # its good values and the preset's would give.
+    bad = AppTest.from_file(PAGE, default_timeout=30)
+    bad.query_params.update({**link, "width": "100000", "epochs": "many", "style": "poster"})
+    bad.run()
+    message = bad.warning[0].value
+    assert "3 values" in message and "parameter 'width': out of range 100000" in message
+    assert "parameter 'epochs': expected an integer, got 'many'" in message and "'poster'" in message
+    assert bad.sidebar.slider(key="loss_landscape.grid_points").value == 7  # kept
+    assert bad.sidebar.slider(key="loss_landscape.width").value == 32  # the preset's
+    assert not charts(bad) and not bad.success
 
 
 def test_invalid_combination_names_the_problem():
@@ -90,7 +112,7 @@ def test_bad_data_file_shows_an_error_and_keeps_cached_results(tmp_path):
     bad.write_text("a,b\n1,2\n")
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params.update({"preset": "smoke", "dataset": "csv", "data_file": str(bad)})
-    at.run()
+    press_run(at.run())
     assert "no 'label' column" in at.error[0].value
     assert not charts(at)
 
@@ -101,7 +123,7 @@ def test_export_panel_explains_missing_chromium(monkeypatch):
     monkeypatch.setattr(export, "chromium_path", lambda: None)
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params.update({"preset": "smoke"})
-    at.run()
+    press_run(at.run())
     assert any("needs Chromium" in i.value and "camera button" in i.value for i in at.info)
     assert len(charts(at)) == 10
 
@@ -122,7 +144,7 @@ def test_generic_page_serves_an_analysis_without_its_own_page():
         at.sidebar.button[0].click().run()
         assert not at.exception
         assert len(charts(at)) == 1
-        assert at.sidebar.slider(key="toy.n").max == 1000
+        assert at.sidebar.number_input(key="toy.n").max == 1000  # a wide integer range: typed
     finally:
         del analyses["toy"]
 
@@ -130,7 +152,7 @@ def test_generic_page_serves_an_analysis_without_its_own_page():
 def test_divergence_is_shown_as_an_error():
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params.update({"preset": "smoke", "lr": "1", "width": "256", "depth": "4", "epochs": "30"})
-    at.run()
+    press_run(at.run())
     assert not at.exception
     assert "training diverged" in at.error[0].value
 

@@ -41,6 +41,7 @@ def test_a_tiny_model_from_a_link_then_a_display_option_from_the_cache(tiny_mode
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params.update({**SMALL, "model": tiny_model})
     at.run()
+    at.sidebar.button(key="_run.prompt_steering").click().run()  # a link fills the form; Run computes
     assert not at.exception and not at.error
     assert "Computed in" in at.info[0].value
     assert [m.label for m in at.metric][:3] == ["prompts", "format SD of E[s]", "P(first listed)"]
@@ -60,5 +61,6 @@ def test_a_model_that_cannot_be_loaded_is_named_in_the_error():
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.query_params.update({**SMALL, "model": "no-such-org/no-such-model"})
     at.run()
+    at.sidebar.button(key="_run.prompt_steering").click().run()
     assert not at.exception
     assert "could not load 'no-such-org/no-such-model'" in at.error[0].value

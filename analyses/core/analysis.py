@@ -42,6 +42,9 @@ class Context:
     # Set by the runner: where `cached` keeps sub-results, and under which analysis and code version.
     store: Any = None
     scope: str = ""
+    # The device the computation actually ran on, set when it asks for one (None: it never used torch,
+    # so it ran on the CPU).
+    used_device: str | None = None
     # The parameters as they enter cache keys (input files as content digests), for staged analyses.
     key_params: Mapping[str, Any] | None = None
 
@@ -110,11 +113,13 @@ class Context:
         import torch
 
         if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
+            self.used_device = "cuda" if torch.cuda.is_available() else "cpu"
+            return self.used_device
         if self.device == "cuda" and not torch.cuda.is_available():
             raise InputError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be one of auto, cpu, cuda; got {self.device!r}")
+        self.used_device = self.device
         return self.device
 
 

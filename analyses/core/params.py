@@ -30,7 +30,12 @@ def _show(value: Any) -> str:
 @dataclass(frozen=True)
 class Param:
     """One knob. `display=True` marks a plotting option: figures read it, the computation never
-    sees it and it stays out of the cache key, so changing it redraws without recomputing."""
+    sees it and it stays out of the cache key, so changing it redraws without recomputing.
+
+    `section` groups knobs in the page's form (data, model, training, ...). `visible_if` says when the
+    knob applies: a mapping {other parameter: value or tuple of values} that must all hold, or a function
+    of the current values; a knob that does not apply is hidden in the form but keeps its value.
+    """
 
     name: str
     default: Any
@@ -38,6 +43,21 @@ class Param:
     label: str = ""
     unit: str = ""
     display: bool = False
+    section: str = ""
+    visible_if: Mapping[str, Any] | Callable[[Mapping[str, Any]], bool] | None = field(default=None, compare=False)
+
+    def visible(self, values: Mapping[str, Any]) -> bool:
+        """Whether this knob applies under `values` (unknown names in a condition never hold)."""
+        condition = self.visible_if
+        if condition is None:
+            return True
+        if callable(condition):
+            return bool(condition(values))
+        for name, wanted in condition.items():
+            allowed = wanted if isinstance(wanted, (tuple, list, set, frozenset)) else (wanted,)
+            if name not in values or values[name] not in allowed:
+                return False
+        return True
     # True when a set value makes the server run code that labscope does not ship (a model's own
     # Python, a user's factory): the dashboard refuses such values unless its owner opted in.
     runs_code: bool = False
@@ -456,6 +476,8 @@ class ParamSpec:
 
     params: tuple[Param, ...]
     checks: tuple[Callable[[Mapping[str, Any]], str | None], ...] = field(default=())
+    collapsed: tuple[str, ...] = ()  # form sections rarely changed: drawn closed
+
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
@@ -477,6 +499,17 @@ class ParamSpec:
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.params]
+
+    def sections(self) -> list[tuple[str, list[Param]]]:
+        """Form sections in the order their first parameter appears; knobs without one go to "Parameters"."""
+        grouped: dict[str, list[Param]] = {}
+        for p in self.params:
+            grouped.setdefault(p.section or "Parameters", []).append(p)
+        return list(grouped.items())
+
+    def visible(self, values: Mapping[str, Any]) -> list[str]:
+        """Names of the knobs that apply under `values`."""
+        return [p.name for p in self.params if p.visible(values)]
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}

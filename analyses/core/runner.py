@@ -144,7 +144,8 @@ def run(
             "packages": package_versions(),
             "git_revision": git_revision(),
             "platform": platform.platform(),
-            "device": ctx.device,
+            "device": ctx.used_device or "cpu",  # the device used, not the setting ('auto')
+            "device_requested": ctx.device,
             "computed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "compute_seconds": round(seconds, 4),
             **result.provenance,  # anything the analysis added itself (e.g. the device it resolved)

@@ -8,19 +8,34 @@ import streamlit as st
 
 from analyses.core import Outcome
 from analyses.core import export
+from dashboard.components import links
 
 
 def style_picker(analysis_name: str) -> str:
-    names = list(export.STYLES)
-    return st.sidebar.selectbox(
-        "Figure style", names, key=f"_style.{analysis_name}",
-        format_func=lambda n: export.STYLES[n].label,
+    """The figure style of this page's charts; chosen beside the export (`style_select`), kept in the URL."""
+    chosen = f"_style_value.{analysis_name}"
+    linked = links.take(analysis_name, "style")
+    if linked in export.STYLES:  # a link's unknown style is named by the form with the link's other problems
+        st.session_state[chosen] = linked
+    style = st.session_state.get(chosen, "screen")
+    links.update({"style": None if style == "screen" else style})
+    return style
+
+
+def style_select(analysis_name: str) -> None:
+    """The style picker, drawn with the export; a change redraws every chart in the new style."""
+    key, chosen = f"_style.{analysis_name}", f"_style_value.{analysis_name}"
+    st.session_state[key] = st.session_state.get(chosen, "screen")
+    st.selectbox(
+        "Figure style", list(export.STYLES), key=key, format_func=lambda n: export.STYLES[n].label,
+        on_change=lambda: st.session_state.__setitem__(chosen, st.session_state[key]),
         help="Paper presets set the physical size, fonts and line widths; the charts show the figure as it exports.",
     )
 
 
 def render(outcome: Outcome, style: str) -> None:
     name = outcome.analysis.name
+    style_select(name)
     with st.expander("Export for a paper", expanded=False):
         chosen = export.get_style(style)
         st.caption(f"Style **{chosen.label}**: {chosen.width_in:.2f} x {chosen.height_in:.2f} in "

@@ -17,6 +17,7 @@ from analyses.eye_tracking.figures import POOLED
 from analyses.eye_tracking.fixations import real_condition
 from analyses.eye_tracking.tables import ROLES, guess_mapping, read_table
 from dashboard.backend import result_store, styled_figures
+from dashboard.components import links, parameter_form
 from dashboard.components.figures import show
 
 NONE = "(none)"
@@ -68,14 +69,16 @@ def view_picker(outcome: Outcome) -> dict:
     fix = outcome.result.tables["fixations"].astype({"subject": str, "stimulus": str, "condition": str})
     images = list(dict.fromkeys(fix["stimulus"]))
     left, middle, right = st.columns(3)
-    image = left.selectbox("Image", images, key="eye_tracking.view_image")
+    image = links.view_widget("eye_tracking", "view_image", left.selectbox, "Image", images,
+                              key="eye_tracking.view_image")
     conditions = sorted(fix.loc[fix["stimulus"] == image, "condition"].unique())
     real = real_condition(conditions)
     conditions = ([real] if real else []) + [c for c in conditions if c != real]  # the real image first
-    condition = middle.selectbox("Condition", conditions, key="eye_tracking.view_condition")
+    condition = links.view_widget("eye_tracking", "view_condition", middle.selectbox, "Condition", conditions,
+                                  key="eye_tracking.view_condition")
     observers = sorted(fix.loc[(fix["stimulus"] == image) & (fix["condition"] == condition), "subject"].unique())
-    observer = right.selectbox("Observer", [POOLED, *observers], key="eye_tracking.view_observer",
-                               help="The heatmap pools every observer or shows one; the scanpath shows one "
+    observer = links.view_widget("eye_tracking", "view_observer", right.selectbox, "Observer", [POOLED, *observers],
+                                 key="eye_tracking.view_observer", help="The heatmap pools every observer or shows one; the scanpath shows one "
                                     "(the first when pooled).")
     return {"view_image": image, "view_condition": condition, "view_observer": observer}
 
@@ -135,9 +138,9 @@ def _use_mapping(source: str, mapping: dict) -> None:
     name = source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     path = result_store().save_upload(f"{name}-mapped.csv", out.to_csv(index=False).encode())
     reference = upload_id(path) or str(path)  # by content id: the page never shows the server's uploads folder
-    st.session_state["eye_tracking.data_path"] = reference
-    st.session_state["eye_tracking.data_format"] = "samples" if "time" in mapping and "duration" not in mapping \
-        else "fixations"
+    parameter_form.set_values("eye_tracking", {  # through the form, so a Run pressed at once sends these
+        "data_path": reference,
+        "data_format": "samples" if "time" in mapping and "duration" not in mapping else "fixations"})
     st.session_state["_eye_tracking.mapped"] = reference
 
 

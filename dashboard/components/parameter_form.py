@@ -1,37 +1,46 @@
 """The sidebar form generated from an analysis' parameter spec.
 
-Widgets live in a form, so moving a slider costs nothing until Run is pressed. The
-submitted parameters are written to the URL query string and read back on a fresh load,
-so a link reproduces the view.
+Parameters sit in the spec's sections (rarely changed ones closed); a parameter whose `visible_if` does not
+hold is hidden and keeps its value. The form is a fragment: editing it redraws only the sidebar, and nothing
+computes until **Run**. Display options live below it, outside the Run panel: they redraw the shown result
+at once. A link's parameters fill the form; the URL is written from what was computed (`write_link`).
+
+What you see is what runs. A preset or a link writes the form on the server while the browser may still
+show the old values; a Run pressed in that moment would send them. So every write bumps a form version, the
+form carries it back in a hidden field, and a submission from an older version is replaced by the server's
+values (which the browser then shows) before anything runs.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import streamlit as st
 
-from analyses.core import Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, Text
+from analyses.core import (Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, Text,
+                           export, get)
 from analyses.core.params import upload_id
-from analyses.core.policy import CUSTOM_CODE_ENV, ServerPolicy, code_params
+from analyses.core.policy import CUSTOM_CODE_ENV, ServerPolicy, code_params, refused_path
 from dashboard.backend import result_store
+from dashboard.components import links
 
 
 @dataclass
 class FormState:
-    params: dict[str, Any]
+    params: dict[str, Any]  # what Run computes ("submit") or the link asks for ("link"); display options current
     preset: str
-    trigger: str | None  # "submit", "link" (parameters from the URL on first load) or None
+    trigger: str | None  # "submit" (Run), "link" or "visit" (the first visit: drawn at once if cached), or None
+    display: dict[str, Any] = field(default_factory=dict)  # display options as set now: they redraw without Run
 
 
 def _key(analysis: Analysis, name: str) -> str:
     return f"{analysis.name}.{name}"
 
 
-def _values_key(analysis: Analysis) -> str:
-    return f"_values.{analysis.name}"
+def _state_key(analysis: Analysis, what: str) -> str:
+    return f"_{what}.{analysis.name}"
 
 
 def server_policy() -> ServerPolicy:
@@ -55,32 +64,136 @@ def runs_code(analysis: Analysis, values: dict[str, Any]) -> list[str]:
     return code_params(analysis.spec, values)
 
 
-def _from_link(analysis: Analysis) -> tuple[str, dict[str, Any]] | None:
-    """Parameters in the URL, validated; a bad link is reported and ignored."""
-    query = {k: v for k, v in st.query_params.to_dict().items() if k in analysis.spec.names or k == "preset"}
-    if not query:
+# --- The form's values: one dict per analysis in the session, written by presets, links and widgets.
+
+def _shown(p, value: Any) -> Any:
+    """A parameter's value as its widget holds it (a file by its text: an upload's content id, or empty)."""
+    return p.to_text(value) if isinstance(p, InputFile) else value
+
+
+def _form(analysis: Analysis) -> dict[str, Any]:
+    return st.session_state[_state_key(analysis, "form")]
+
+
+def _push(analysis: Analysis, values: Mapping[str, Any]) -> None:
+    """Write values into the form (every widget, drawn or not) and bump its version. Call before drawing."""
+    form = {p.name: _shown(p, values[p.name]) for p in analysis.spec}
+    st.session_state[_state_key(analysis, "form")] = form
+    for name, value in form.items():
+        st.session_state[_key(analysis, name)] = value
+    version = _state_key(analysis, "version")
+    st.session_state[version] = st.session_state.get(version, 0) + 1
+
+
+def set_values(analysis_name: str, values: Mapping[str, Any]) -> None:
+    """Change some of the form's values from elsewhere on the page (a callback: before the form is drawn)."""
+    analysis = get(analysis_name)
+    _push(analysis, {**_form(analysis), **values})
+
+
+def _apply_preset(analysis_name: str) -> None:
+    analysis = get(analysis_name)
+    preset = st.session_state[_key(analysis, "_preset")]
+    display = {p.name: _form(analysis)[p.name] for p in analysis.spec if p.display}  # a view choice: kept
+    _push(analysis, {**analysis.params(preset), **display})
+
+
+def _reconcile(analysis: Analysis) -> None:
+    """A browser that sent values from an older version of the form gets the server's values back."""
+    seen = st.session_state.get(_state_key(analysis, "seen_version"))
+    current = str(st.session_state.get(_state_key(analysis, "version"), 0))
+    if seen is not None and seen != current:
+        for name, value in _form(analysis).items():
+            st.session_state[_key(analysis, name)] = value
+
+
+def _version_marker(analysis: Analysis) -> None:
+    """The hidden field that carries the form's version back with every submission."""
+    key = _state_key(analysis, "seen_version")
+    st.session_state[key] = str(st.session_state.get(_state_key(analysis, "version"), 0))
+    with st.container(key=f"labscope-version-{analysis.name}"):
+        st.html(f"<style>.st-key-labscope-version-{analysis.name} {{display: none}}</style>")
+        st.text_input("form version", key=key, label_visibility="collapsed")
+
+
+# --- Links.
+
+def _relevant_query(analysis: Analysis) -> dict[str, str]:
+    return {k: v for k, v in st.query_params.to_dict().items() if k in analysis.spec.names or k == "preset"}
+
+
+def _incoming_link(analysis: Analysis) -> dict[str, str] | None:
+    """The URL's parameters if they are a link to open (not what this session wrote itself)."""
+    query = _relevant_query(analysis)
+    written = st.session_state.get(_state_key(analysis, "written"), [])
+    if not query or _canonical(query) in written:
         return None
+    return query
+
+
+def _canonical(query: Mapping[str, str]) -> str:
+    return "&".join(f"{k}={query[k]}" for k in sorted(query))
+
+
+def write_link(analysis: Analysis, preset: str, params: Mapping[str, Any]) -> None:
+    """Put the computed parameters (and display options) in the URL; other entries (view choices) stay."""
+    text = analysis.spec.to_text(params)
+    query = {"preset": preset, **{k: v for k, v in text.items() if v != ""}}
+    links.update({name: query.get(name) for name in ("preset", *analysis.spec.names)})
+    written = st.session_state.setdefault(_state_key(analysis, "written"), [])
+    if _canonical(query) not in written:
+        written.append(_canonical(query))
+        del written[:-20]
+
+
+def _read_link(analysis: Analysis, query: dict[str, str]) -> tuple[str, dict[str, Any], list[str]]:
+    """The link's preset and values, every bad one named and replaced by the preset's value."""
+    problems: list[str] = []
+    query = dict(query)
     preset = query.pop("preset", "default")
-    try:
-        return preset, validated(analysis, preset, query)
-    except ParameterError as exc:
-        st.warning(f"The link's parameters were ignored: {exc}")
-        return None
+    if preset not in analysis.presets:
+        problems.append(f"unknown preset {preset!r}; known: {', '.join(analysis.presets)}")
+        preset = "default"
+    values = analysis.params(preset)
+    policy = server_policy()
+    for name, text in query.items():
+        p = analysis.spec[name]
+        try:
+            path = p.server_path(text)
+            if path is not None and not policy.admits(path):  # before anything looks at the path
+                raise refused_path(name)
+            values[name] = p.coerce(text)
+        except ParameterError as exc:
+            problems.append(str(exc))
+    style = st.query_params.get("style")
+    if style is not None and style not in export.STYLES:
+        problems.append(f"unknown figure style {style!r}; known: {', '.join(export.STYLES)}")
+    if not problems:
+        try:
+            values = validated(analysis, None, values)
+        except ParameterError as exc:
+            problems.append(str(exc))
+    return preset, values, problems
 
 
-def _load(analysis: Analysis, values: dict[str, Any]) -> None:
-    st.session_state[_values_key(analysis)] = dict(values)
-    for p in analysis.spec:
-        key = _key(analysis, p.name)
-        if isinstance(p, InputFile):
-            st.session_state[key] = p.to_text(values[p.name])  # an upload by its content id, not its server path
-        else:
-            st.session_state[key] = values[p.name]
+def _open_link(analysis: Analysis, query: dict[str, str]) -> tuple[str, dict[str, Any] | None]:
+    preset, values, problems = _read_link(analysis, query)
+    _push(analysis, values)
+    st.session_state[_key(analysis, "_preset")] = preset
+    st.session_state.pop(f"_view.{analysis.name}", None)  # a link shows what it asks for, or nothing
+    links.hold_view(analysis.name, {k: v for k, v in st.query_params.to_dict().items()
+                                    if k not in analysis.spec.names and k != "preset"})
+    written = st.session_state.setdefault(_state_key(analysis, "written"), [])
+    written.append(_canonical(query))
+    if problems:
+        listed = "\n".join(f"- {problem}" for problem in problems)
+        st.warning(f"**This link has {len(problems)} value{'s' if len(problems) > 1 else ''} that could not be "
+                   f"used**; the form holds the rest, with the preset's value for each of these:\n{listed}")
+        return preset, None
+    return preset, values
 
 
-def _apply_preset(analysis: Analysis) -> None:
-    _load(analysis, analysis.params(st.session_state[_key(analysis, "_preset")]))
-
+# --- Widgets.
 
 def _log_options(p: Float, current: float) -> list[float]:
     """A 1-2-5 series across the range, plus the current value."""
@@ -91,6 +204,15 @@ def _log_options(p: Float, current: float) -> list[float]:
             if p.min <= value <= p.max:
                 options.add(value)
     return sorted(options)
+
+
+def typed_input(p) -> bool:
+    """Seeds and numbers with more than 200 steps get a box to type in; a slider cannot hit a value there."""
+    if p.name == "seed" or p.name.endswith("_seed"):
+        return True
+    span = p.max - p.min
+    step = p.step or (1 if isinstance(p, Int) else span / 100)  # a float slider without a step has ~100
+    return not math.isfinite(span) or span / (step or 1) > 200
 
 
 def _widget(analysis: Analysis, p) -> Any:
@@ -104,9 +226,15 @@ def _widget(analysis: Analysis, p) -> Any:
     if isinstance(p, Bool):
         return st.checkbox(**common)
     if isinstance(p, Float) and p.log:
-        return st.select_slider(options=_log_options(p, st.session_state[key]), format_func=lambda v: f"{v:g}", **common)
+        return st.select_slider(options=_log_options(p, st.session_state[key]), format_func=lambda v: f"{v:g}",
+                                   **common)
+    if isinstance(p, Int) and typed_input(p):
+        return st.number_input(min_value=int(p.min), max_value=int(p.max), step=int(p.step or 1), **common)
     if isinstance(p, Int):
         return st.slider(min_value=int(p.min), max_value=int(p.max), step=int(p.step or 1), **common)
+    if isinstance(p, Float) and typed_input(p):
+        return st.number_input(min_value=float(p.min), max_value=float(p.max), step=p.step, format="%g",
+                                  **common)
     if isinstance(p, Float):
         return st.slider(min_value=float(p.min), max_value=float(p.max), step=p.step, **common)
     if isinstance(p, InputFile):
@@ -126,39 +254,83 @@ def _widget(analysis: Analysis, p) -> Any:
     raise TypeError(f"no widget for {type(p).__name__}")
 
 
-def render(analysis: Analysis) -> FormState:
-    """Draw the preset picker and the parameter form; return the parameters to show."""
-    first_visit = _values_key(analysis) not in st.session_state
-    trigger = None
-    preset_key = _key(analysis, "_preset")
-    if first_visit:
-        link = _from_link(analysis)
-        preset, values = link if link else ("default", analysis.params("default"))
-        trigger = "link" if link else None
-        st.session_state[preset_key] = preset
-        _load(analysis, values)
-    else:  # widgets' state is dropped when the user visits another page: restore it
-        for name, value in st.session_state[_values_key(analysis)].items():
-            p = analysis.spec[name]
-            st.session_state.setdefault(_key(analysis, name), p.to_text(value) if isinstance(p, InputFile) else value)
-        st.session_state.setdefault(preset_key, "default")
+def _draw(analysis: Analysis, p) -> None:
+    """One parameter's widget, initialised from the form (its widget state is dropped while hidden)."""
+    key = _key(analysis, p.name)
+    if key not in st.session_state:
+        st.session_state[key] = _form(analysis)[p.name]
+    _form(analysis)[p.name] = _widget(analysis, p)
 
-    sidebar = st.sidebar
-    sidebar.selectbox("Preset", list(analysis.presets), key=preset_key, on_change=_apply_preset, args=(analysis,),
-                      help="Load a named set of parameters; 'smoke' runs in seconds.")
-    with sidebar.form(f"form.{analysis.name}"):
-        raw = {p.name: _widget(analysis, p) for p in analysis.spec}
-        submitted = st.form_submit_button("Run", type="primary", width="stretch")
 
-    values = st.session_state[_values_key(analysis)]
-    if submitted:
+def _current(analysis: Analysis) -> dict[str, Any]:
+    """The values as the browser holds them now: what decides which parameters apply."""
+    return {name: st.session_state.get(_key(analysis, name), value) for name, value in _form(analysis).items()}
+
+
+@st.fragment
+def _panel(analysis_name: str) -> None:
+    """Preset, Run and the parameters by section. A fragment: editing reruns the sidebar only."""
+    analysis = get(analysis_name)
+    _reconcile(analysis)
+    st.selectbox("Preset", list(analysis.presets), key=_key(analysis, "_preset"), on_change=_apply_preset,
+                 args=(analysis.name,),
+                 help="Load a named set of parameters into the form: 'smoke' is the smallest set-up, for a first "
+                      "look; 'default' the paper-like one.")
+    run = st.button("Run", key=_state_key(analysis, "run"), type="primary", width="stretch")
+    message = st.empty()
+    current = _current(analysis)
+    for section, params in analysis.spec.sections():
+        shown = [p for p in params if not p.display and p.visible(current)]
+        if shown:
+            with st.expander(section, expanded=section not in analysis.spec.collapsed):
+                for p in shown:
+                    _draw(analysis, p)
+    _version_marker(analysis)
+
+    try:
+        values = analysis.spec.validate(_form(analysis))
+    except ParameterError as exc:
+        values, problem = None, exc
+    if run:
         try:
-            values = validated(analysis, None, raw)
+            if values is None:
+                raise problem
+            values = validated(analysis, None, values)  # under the server's policy: paths confined, code gated
         except ParameterError as exc:
-            sidebar.error(str(exc))
-            return FormState(values, st.session_state[preset_key], None)
-        st.session_state[_values_key(analysis)] = values
-        st.query_params.from_dict({"preset": st.session_state[preset_key],
-                                   **{k: v for k, v in analysis.spec.to_text(values).items() if v != ""}})
-        trigger = "submit"
-    return FormState(values, st.session_state[preset_key], trigger)
+            message.error(str(exc))
+            return
+        st.session_state[_state_key(analysis, "pending")] = (st.session_state[_key(analysis, "_preset")], values)
+        st.rerun()
+
+
+def _display_options(analysis: Analysis) -> dict[str, Any]:
+    """Display options, outside the Run panel: changing one redraws the shown result from the cache."""
+    shown = [p for p in analysis.spec if p.display and p.visible(_current(analysis))]
+    if shown:
+        with st.sidebar.expander("Display (redraws at once)", expanded=True):
+            for p in shown:
+                _draw(analysis, p)
+    return {p.name: _form(analysis)[p.name] for p in analysis.spec if p.display}
+
+
+def render(analysis: Analysis) -> FormState:
+    """Draw the preset picker, the parameter form and the display options; say what to show."""
+    trigger, params = None, {}
+    link = _incoming_link(analysis)
+    if _state_key(analysis, "form") not in st.session_state or link is not None:
+        _, values = _open_link(analysis, link or {})
+        if values is not None:
+            trigger, params = ("link" if link else "visit"), values
+    else:  # widgets' state is dropped when the user visits another page: `_draw` restores it from the form
+        st.session_state.setdefault(_key(analysis, "_preset"), "default")
+
+    with st.sidebar:
+        _panel(analysis.name)
+    display = _display_options(analysis)
+    preset = st.session_state[_key(analysis, "_preset")]
+    pending = st.session_state.pop(_state_key(analysis, "pending"), None)
+    if pending is not None:  # Run was pressed in the panel: these are the values it validated
+        trigger, (preset, params) = "submit", pending
+    if params:
+        params = analysis.spec.validate({**params, **display})
+    return FormState(params, preset, trigger, display)

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from analyses.core import Outcome
+from dashboard.components import links
 
 
 def cost_caption(params: dict) -> None:
@@ -41,12 +42,14 @@ def prompt_inspector(outcome: Outcome) -> None:
     scores: pd.DataFrame = outcome.result.tables["scores"]
     with st.expander("Inspect a prompt: the exact text and its answer distribution"):
         left, middle, right = st.columns(3)
-        item = left.selectbox("Item", list(dict.fromkeys(scores["item"])), key="prompt_steering.inspect_item")
+        item = links.view_widget("prompt_steering", "inspect_item", left.selectbox, "Item",
+                                 list(dict.fromkeys(scores["item"])), key="prompt_steering.inspect_item")
         rows = scores[scores["item"] == item]
-        fmt = middle.selectbox("Format", list(dict.fromkeys(rows["format"])), key="prompt_steering.inspect_format")
+        fmt = links.view_widget("prompt_steering", "inspect_format", middle.selectbox, "Format",
+                                list(dict.fromkeys(rows["format"])), key="prompt_steering.inspect_format")
         rows = rows[rows["format"] == fmt]
-        persona = right.selectbox("Persona", list(dict.fromkeys(rows["persona"])),
-                                  key="prompt_steering.inspect_persona")
+        persona = links.view_widget("prompt_steering", "inspect_persona", right.selectbox, "Persona",
+                                    list(dict.fromkeys(rows["persona"])), key="prompt_steering.inspect_persona")
         row = rows[rows["persona"] == persona].iloc[0]
         st.code(row["prompt"], language=None)
         k = int(row["n_options"])

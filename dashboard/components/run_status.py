@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Mapping
 
 import streamlit as st
 
-from analyses.core import Analysis, Cancelled, InputError, Outcome, ParameterError, run
+from analyses.core import Analysis, Cancelled, InputError, InputFile, ModelId, Outcome, ParameterError, run
 from analyses.core import errorlog
 from analyses.core.runner import result_key
 from dashboard.backend import result_store
-from dashboard.components.parameter_form import FormState, runs_code, server_policy
+from dashboard.components.parameter_form import FormState, runs_code, server_policy, write_link
 
 
 def _is_cached(analysis: Analysis, params: Mapping[str, Any]) -> bool:
@@ -82,27 +83,33 @@ def _preview_drawer(analysis: Analysis, params: Mapping[str, Any], area, every: 
 
 
 def compute(analysis: Analysis, form: FormState) -> Outcome | None:
-    """The outcome to show: computed on Run, read back for a view already seen, else None."""
+    """The outcome to show: computed on Run, drawn at once for a link whose result is cached, read back for a
+    view already seen (with the display options as set now), else None. A link never starts a computation."""
     view_key, cancel_key = f"_view.{analysis.name}", f"_cancel.{analysis.name}"
     if st.session_state.get(cancel_key):
         st.warning("Run cancelled; nothing was cached. Press Run to start again.")
         form.trigger = None
-    params = form.params
+    params, preset = form.params, form.preset
     code = runs_code(analysis, params)
     if form.trigger == "link" and code:  # a link shows such values; only the user's Run runs them
         st.info(f"This link sets {', '.join(code)}, which run code on this server. Check the form and press "
                 "**Run** if you trust it.")
-        form.trigger = None
+        return None
     if form.trigger is None:
-        if st.session_state.get(view_key) is not None:
-            params = st.session_state[view_key]
-        elif not _is_cached(analysis, params):
-            st.info("Choose parameters in the sidebar and press **Run**. The `smoke` preset runs in seconds.")
+        view = st.session_state.get(view_key)
+        if view is None:
+            st.info("Choose parameters in the sidebar and press **Run**.")
             return None
+        params, preset = analysis.spec.validate({**view["params"], **form.display}), view["preset"]
+    elif form.trigger in ("link", "visit") and not _is_cached(analysis, params):
+        st.info("Choose parameters in the sidebar and press **Run**." if form.trigger == "visit" else
+                "This link's result has not been computed on this server yet. Its parameters are in the sidebar: "
+                "press **Run** to compute it.")
+        return None
 
     bar = st.empty()
     cancel = st.empty()
-    if form.trigger is not None:
+    if form.trigger == "submit":
         bar.progress(0.0, text="starting")
         cancel.button("Cancel run", key=cancel_key, help="Stop this computation; nothing partial is cached.")
     waiting = st.empty()
@@ -121,19 +128,35 @@ def compute(analysis: Analysis, form: FormState) -> Outcome | None:
         show_error(analysis, exc)
         return None
     bar.empty(), cancel.empty(), waiting.empty(), live.empty()
-    st.session_state[view_key] = params
-    _badge(outcome)
+    st.session_state[view_key] = {"params": outcome.params, "preset": preset}
+    write_link(analysis, preset, outcome.params)  # the link records what was computed, not what was asked
+    _badge(outcome, preset)
     return outcome
 
 
-def _badge(outcome: Outcome) -> None:
+def _value_text(p, value: Any) -> str:
+    if isinstance(p, InputFile) or (isinstance(p, ModelId) and value and Path(str(value)).is_absolute()):
+        return Path(value).name if value else "none"  # a file's or directory's name, never its server path
+    return p.to_text(value) if value is not None else "none"
+
+
+def changed_from_preset(analysis: Analysis, preset: str, params: Mapping[str, Any]) -> list[str]:
+    """'name value (preset: value)' for every computed parameter that differs from the preset."""
+    base = analysis.params(preset)
+    return [f"{p.name} {_value_text(p, params[p.name])} (preset: {_value_text(p, base[p.name])})"
+            for p in analysis.spec if not p.display and p.name in params and params[p.name] != base[p.name]]
+
+
+def _badge(outcome: Outcome, preset: str) -> None:
     original = outcome.compute_seconds
+    changed = changed_from_preset(outcome.analysis, preset, outcome.params)
+    what = f"Preset **{preset}**" + (f", changed: {'; '.join(changed)}." if changed else ", unchanged.")
     if outcome.cache_hit:
         when = outcome.result.provenance.get("computed_at", "")
         st.success(f"From cache in {outcome.wall_seconds:.2f} s. The original computation took {original:.1f} s "
-                   f"({when}).", icon=":material/bolt:")
+                   f"({when}). {what}", icon=":material/bolt:")
     else:
-        st.info(f"Computed in {original:.1f} s and cached: these parameters will answer at once next time.",
+        st.info(f"Computed in {original:.1f} s and cached: these parameters will answer at once next time. {what}",
                 icon=":material/calculate:")
     if outcome.problem:
         st.warning(f"A corrupt cache entry was found and recomputed: {outcome.problem}")

@@ -10,7 +10,7 @@ a scrubber over checkpoints showing the generated samples; the paper export.
 import streamlit as st
 
 from analyses.concept_space.samples import row_names, sample_rows
-from dashboard.components import analysis_page, export_panel, figures, parameter_form, run_status
+from dashboard.components import analysis_page, export_panel, figures, links, parameter_form, run_status
 
 analysis = analysis_page.header("concept_space")
 form = parameter_form.render(analysis)
@@ -29,8 +29,8 @@ if outcome is not None:
 
     st.subheader("Generated samples over training")
     steps = sorted(outcome.result.tables["trajectory"].step.unique().tolist())
-    step = st.select_slider("Checkpoint (training step)", options=steps, value=steps[-1],
-                            key=f"_scrub.concept_space.{outcome.key[:16]}")  # one per result: its own steps
+    step = links.view_widget("concept_space", "step", st.select_slider, "Checkpoint (training step)", steps,
+                             value=steps[-1], key=f"_scrub.concept_space.{outcome.key[:16]}")  # one per result
     names = row_names(outcome.params)
     st.image(sample_rows(outcome.result.arrays["samples"], steps.index(step)), caption=names)
     st.caption("The same starting noise at every checkpoint (a fixed generator seed), so rows change only "
