@@ -80,3 +80,26 @@ def test_a_stage_key_changes_with_its_code(store, monkeypatch):
     monkeypatch.setattr(Stage, "code_version", lambda self: "edited" if self.name == "surface" else original(self))
     _, ran = _run(store, samples=11)  # a new overall result; of the stages, spectrum by its parameter, surface by its code
     assert ran == ["surface", "spectrum"]
+
+
+def test_a_stage_after_a_skipped_one_gets_none(store):
+    from analyses.core import Context, Result
+    from analyses.core.stages import Pipeline
+
+    pipeline = Pipeline()
+    seen = {}
+
+    @pipeline.stage(reads=("on",), when=lambda v: v["on"])
+    def optional(ctx, *, on):
+        return Result(metrics={"x": 1.0})
+
+    @pipeline.stage(after=("optional",))
+    def final(ctx, optional):
+        seen["optional"] = optional
+        return Result()
+
+    for context in (Context(), Context(store=store, scope="demo@1+abc")):
+        seen.clear()
+        results, records = pipeline.run({"on": False}, context)
+        assert seen["optional"] is None and results["optional"] is None
+        assert [r.status for r in records] == ["skipped", "computed"]

@@ -1,5 +1,9 @@
 """Concept-space learning dynamics (Park et al. 2024): runs over seeds (and a concept-signal sweep), each a
 cached sub-result, averaged into trajectories, accuracies and the derived times.
+
+Three stages: the main runs and the sweep's runs (runs.py) and the times. Changing a threshold, the
+checkpoints above it, the smoothing or the turn's minimum speed recomputes the times alone; the runs are
+read back.
 """
 
 from __future__ import annotations
@@ -10,38 +14,19 @@ import numpy as np
 import pandas as pd
 
 from analyses.core import Context, Result
+from analyses.core.stages import Pipeline, stage_report
 
+from . import runs as training_stages
 from .data import Concepts, pixel_signal
 from .dynamics import first_sustained, turn_point
-from .training import train_run
+from .runs import RUN_KEYS, mean_tables, run_label, run_settings, run_tables, seed_list, sweep_signals  # noqa: F401
 
-RUN_KEYS = ("color_signal", "size_signal", "held_out", "train_on_all", "image_size", "steps", "checkpoints", "lr",
-            "batch_size", "channels", "samples", "sampling_steps", "overprompt_max", "latent_strength", "probe")
-
-
-def run_settings(params: Mapping[str, Any], seed: int, color_signal: float | None = None) -> dict[str, Any]:
-    """Everything one training run depends on, as plain JSON values: its cache key."""
-    settings = {key: params[key] for key in RUN_KEYS}
-    settings["seed"] = int(seed)
-    if color_signal is not None:
-        settings["color_signal"] = float(color_signal)
-    return settings
-
-
-def sweep_signals(params: Mapping[str, Any]) -> list[float]:
-    if params["sweep_points"] < 2:
-        return []
-    values = np.linspace(params["sweep_min"], params["sweep_max"], params["sweep_points"])
-    return [round(float(v), 4) for v in values]
-
-
-def mean_tables(runs: list[Result]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Trajectory and accuracy averaged over seeds, per checkpoint (runs share their checkpoint steps)."""
-    trajectory = pd.concat([r.tables["trajectory"] for r in runs]).groupby(["step", "prompt"], as_index=False,
-                                                                           sort=True).mean()
-    accuracy = pd.concat([r.tables["accuracy"] for r in runs]).groupby(["step", "method"], as_index=False,
-                                                                       sort=True).mean()
-    return trajectory, accuracy
+pipeline = Pipeline()
+pipeline.stage(reads=training_stages.MAIN_READS, weight=10)(training_stages.main_runs)
+pipeline.stage(reads=training_stages.SWEEP_READS, weight=30,
+               when=lambda values: values["sweep_points"] >= 2)(training_stages.sweep_runs)
+TIMES_READS = ("threshold", "consecutive", "smoothing", "min_speed", "held_out", "color_signal", "size_signal",
+               "image_size", "seed", "seeds", "sweep_points", "sweep_min", "sweep_max")
 
 
 def derived_times(trajectory: pd.DataFrame, accuracy: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,34 +51,19 @@ def derived_times(trajectory: pd.DataFrame, accuracy: pd.DataFrame, params: Mapp
             "t_naive": joint("naive"), "t_intervention": joint("best intervention")}
 
 
-def compute(params: Mapping[str, Any], ctx: Context) -> Result:
-    ctx.limit_torch_threads()
-    seeds = [params["seed"] + i for i in range(params["seeds"])]
-    jobs = [(seed, None) for seed in seeds] + [(seed, c) for c in sweep_signals(params) for seed in seeds]
-    finished: dict[tuple[int, float | None], Result] = {}
-    for index, (seed, signal) in enumerate(jobs):
-        label = f"seed {seed}" + (f", colour signal {signal:g}" if signal is not None else "")
-
-        def on_checkpoint(fraction: float, partial: Result | None, index=index, label=label, main=signal is None):
-            ctx.report((index + fraction) / len(jobs), f"run {index + 1}/{len(jobs)} ({label}): "
-                                                       f"{fraction:.0%} of training")
-            if partial is not None and main:
-                done = [r for (s, c), r in finished.items() if c is None]
-                trajectory, accuracy = mean_tables(done + [partial]) if done else (partial.tables["trajectory"],
-                                                                                  partial.tables["accuracy"])
-                ctx.preview(Result(tables={"trajectory": trajectory, "accuracy": accuracy}))
-
-        settings = run_settings(params, seed, signal)
-        finished[(seed, signal)] = ctx.cached("run", settings, lambda: train_run(settings, on_checkpoint))
-    main_runs = [finished[(seed, None)] for seed in seeds]
-    trajectory, accuracy = mean_tables(main_runs)
+@pipeline.stage(reads=TIMES_READS, after=("main_runs", "sweep_runs"), weight=0.2)
+def times(ctx: Context, main_runs: Result, sweep_runs: Result | None, **params) -> Result:
+    """Seed-averaged curves, the learning times, the turn and the sweep's times: the cheap final stage."""
+    seeds = seed_list(params["seed"], params["seeds"])
+    runs = [Result(tables=run_tables(main_runs, run_label(seed))) for seed in seeds]
+    trajectory, accuracy = mean_tables(runs)
     times = derived_times(trajectory, accuracy, params)
 
     per_seed = []
-    for seed, run in zip(seeds, main_runs):
+    for seed, run in zip(seeds, runs):
         per_seed.append({"seed": seed, **derived_times(run.tables["trajectory"], run.tables["accuracy"], params)})
-    seed_trajectories = pd.concat([r.tables["trajectory"].assign(seed=s) for s, r in zip(seeds, main_runs)])
-    seed_accuracy = pd.concat([r.tables["accuracy"].assign(seed=s) for s, r in zip(seeds, main_runs)])
+    seed_trajectories = pd.concat([r.tables["trajectory"].assign(seed=s) for s, r in zip(seeds, runs)])
+    seed_accuracy = pd.concat([r.tables["accuracy"].assign(seed=s) for s, r in zip(seeds, runs)])
 
     signal = pixel_signal(Concepts(params["color_signal"], params["size_signal"]), params["image_size"])
     metrics = {**times, "pixel_signal_color": signal["color"], "pixel_signal_size": signal["size"],
@@ -105,11 +75,20 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
               "accuracy": accuracy[["step", "method", "joint_accuracy"]],
               "seed_trajectories": seed_trajectories, "seed_accuracy": seed_accuracy,
               "times": pd.DataFrame(per_seed),
-              "loss": pd.concat([r.tables["loss"].assign(seed=s) for s, r in zip(seeds, main_runs)])}
-    if sweep_signals(params):
-        tables["sweep"], tables["sweep_mean"] = _sweep_tables(params, seeds, finished)
+              "loss": pd.concat([r.tables["loss"].assign(seed=s) for s, r in zip(seeds, runs)])}
+    if sweep_signals(params):  # (not `sweep_runs is not None`: a skipped stage's taker gets a lazy stand-in)
+        tables["sweep"], tables["sweep_mean"] = _sweep_tables(params, seeds, sweep_runs)
         metrics["sweep_spearman_color"] = _spearman(tables["sweep_mean"])
-    return Result(metrics=metrics, tables=tables, arrays={"samples": main_runs[0].arrays["samples"]})
+    return Result(metrics=metrics, tables=tables)
+
+
+def compute(params: Mapping[str, Any], ctx: Context) -> Result:
+    ctx.limit_torch_threads()
+    stages, records = pipeline.run(params, ctx)
+    final = stages["times"]
+    return Result(metrics=dict(final.metrics), tables=dict(final.tables),
+                  arrays={"samples": stages["main_runs"].arrays["samples"]},
+                  provenance={"stages": stage_report(records)})
 
 
 def _final(accuracy: pd.DataFrame, method: str) -> float:
@@ -117,12 +96,12 @@ def _final(accuracy: pd.DataFrame, method: str) -> float:
     return float(rows.joint_accuracy.iloc[-1])
 
 
-def _sweep_tables(params: Mapping[str, Any], seeds: list[int], finished: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _sweep_tables(params: Mapping[str, Any], seeds: list[int], sweep: Result) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Learning times per colour signal: per seed, and from the seed-averaged curves (as the main metrics are)."""
     rows, means = [], []
     for signal in sweep_signals(params):
         pixels = pixel_signal(Concepts(signal, params["size_signal"]), params["image_size"])
-        runs = [finished[(seed, signal)] for seed in seeds]
+        runs = [Result(tables=run_tables(sweep, run_label(seed, signal))) for seed in seeds]
         for seed, run in zip(seeds, runs):
             times = derived_times(run.tables["trajectory"], run.tables["accuracy"], params)
             rows.append({"color_signal": signal, "seed": seed, "t_learn_color": times["t_learn_color"],

@@ -121,7 +121,8 @@ class Pipeline:
             def compute(stage=stage, sub=sub) -> Result:
                 sub.report(0.0, "")  # a cancel point between stages
                 kwargs = {name: values[name] for name in stage.reads}
-                kwargs.update({name: results.get(name) or _LazyResult(store, f"{analysis}.{name}", keys[name])
+                kwargs.update({name: results[name] if name in results or keys[name] is None
+                               else _LazyResult(store, f"{analysis}.{name}", keys[name])
                                for name in stage.after})
                 return stage.function(sub, **kwargs)
 
@@ -138,7 +139,7 @@ class Pipeline:
                 done += stage.weight
         for name in self.stages:  # read back last what no computed stage needed: the final tables may
             if name not in results:  # still want it
-                results[name] = _LazyResult(store, f"{analysis}.{name}", keys[name])
+                results[name] = None if keys[name] is None else _LazyResult(store, f"{analysis}.{name}", keys[name])
         return results, [records[name] for name in self.stages]
 
     def _needed(self, keys: Mapping[str, str | None], cached: Mapping[str, bool]) -> set[str]:
