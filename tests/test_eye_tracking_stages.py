@@ -113,3 +113,24 @@ def test_an_asc_recording_redetects_only_for_detection_parameters(store, tmp_pat
 
     fresh = _run(CacheStore(tmp_path / "empty"), **detect, aoi_grid=2, entropy_sigma_deg=2.0)
     _same_result(maps.result, fresh.result)
+
+
+def test_tables_between_stages_survive_the_cache_exactly(store):
+    """The cache writes tables as CSV ("01" would come back as the number 1); stages pass them as arrays."""
+    import pandas as pd
+
+    from analyses.core import Result
+    from analyses.eye_tracking import stage_io
+
+    table = pd.DataFrame({"subject": ["01", "1", None], "stimulus": ["007", "x", "2.50"],
+                          "x": [1 / 3, np.nan, 2e-17], "order": [0, 1, 2], "inside": [True, False, True]})
+    stored = Result(arrays=stage_io.frames_to_arrays({"fixations": table, "empty": pd.DataFrame()}))
+    store.get_or_compute("eye_tracking.test", "k" * 64, lambda: stored)
+    back = store.get_or_compute("eye_tracking.test", "k" * 64, lambda: pytest.fail("not read back"))
+    assert back.cache_hit
+    frames = stage_io.frames_from_arrays(back.result.arrays)
+    assert frames["fixations"]["subject"].tolist()[:2] == ["01", "1"] and pd.isna(frames["fixations"]["subject"][2])
+    assert frames["fixations"]["stimulus"].tolist() == ["007", "x", "2.50"]
+    assert frames["fixations"]["x"].tolist()[0] == 1 / 3 and frames["fixations"]["x"].tolist()[2] == 2e-17
+    assert frames["fixations"].dtypes.tolist() == [object, object, np.float64, np.int64, bool]
+    assert frames["empty"].empty
