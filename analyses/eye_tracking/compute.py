@@ -2,6 +2,8 @@
 
 What the figures need to redraw with another σ, opacity or weighting (the fixation table, the
 stimuli's thumbnails and masks) is part of the result, so display options never recompute.
+The computation is cached stages (load -> maps -> statistics; load -> saliency_metrics; load ->
+areas_of_interest), so a changed entropy σ, bootstrap or AOI setting never reloads or re-detects.
 """
 
 from __future__ import annotations
