@@ -2,6 +2,8 @@
 
 What the figures need to redraw with another σ, opacity or weighting (the fixation table, the
 stimuli's thumbnails and masks) is part of the result, so display options never recompute.
+The computation is cached stages (load -> maps -> statistics; load -> saliency_metrics; load ->
+areas_of_interest), so a changed entropy σ, bootstrap or AOI setting never reloads or re-detects.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from analyses.core import Context, Result
+from analyses.core.stages import Pipeline, stage_report
 
-from . import MEASURES, aois, dispersion, loaders, maps, saliency, stats
-from .fixations import Dataset, real_condition
+from . import MEASURES, aois, dispersion, loaders, saliency, stage_io, stats
+from . import maps as density
+from .fixations import Dataset, Stimulus, real_condition
 from .geometry import Screen
 
 THUMB_SIDE = 320  # longest side of the stored pictures (display only; measures use full resolution)
@@ -57,12 +61,12 @@ def saliency_scores(dataset: Dataset, screen: Screen, sigma_deg: float, real: st
     human_maps = {}
     for (name, cond), group in fix.groupby(["stimulus", "condition"], sort=False):
         stim = dataset.stimuli[(name, cond)]
-        cell = maps.display_cell(stim.width, stim.height)
-        shape = maps.grid_shape(stim.width, stim.height, cell)
-        r, c, inside = maps.cells(group["x"], group["y"], shape, cell)
+        cell = density.display_cell(stim.width, stim.height)
+        shape = density.grid_shape(stim.width, stim.height, cell)
+        r, c, inside = density.cells(group["x"], group["y"], shape, cell)
         if not inside.any():
             continue
-        human = maps.density_stack(np.zeros(inside.sum(), int), group["x"][inside], group["y"][inside],
+        human = density.density_stack(np.zeros(inside.sum(), int), group["x"][inside], group["y"][inside],
                                    np.ones(inside.sum()), 1, shape, cell, sigma_deg * ppd)[0]
         human_maps[(name, cond)] = (human, r[inside], c[inside], cell, shape)
     for (name, cond), (human, r, c, cell, shape) in human_maps.items():
@@ -158,39 +162,140 @@ def _finite(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(float(v))}
 
 
-def compute(params: Mapping[str, Any], ctx: Context) -> Result:
-    ctx.report(0.02, "loading the recordings")
+LOAD_READS = ("data_path", "data_format", "time_unit", "trial_message", "fixations", "eye", "screen_from_file",
+              "detection", "velocity_threshold", "dispersion_threshold", "min_fixation_ms", "screen_width_px",
+              "screen_height_px", "screen_width_cm", "viewing_distance_cm", "out_of_bounds", "demo_images",
+              "demo_observers", "demo_fixations", "edit_attraction", "ior_strength", "centre_bias_deg", "seed")
+pipeline = Pipeline()
+
+
+@pipeline.stage(reads=LOAD_READS, weight=3)
+def load(ctx: Context, **params) -> Result:
+    """Read the recording or table (or simulate the demo), detect fixations where asked, validate.
+
+    Everything later stages need is in arrays: the fixation table column by column (stage_io), every
+    stimulus's picture, mask and saliency map at full resolution, and the display thumbnails.
+    """
+    ctx.report(0.0, "loading the recordings")
     dataset = loaders.load(params, Screen.from_params(params))
     screen = dataset.screen or Screen.from_params(params)  # an ASC file's own GAZE_COORDS win over the form
-    fix = dataset.fixations
-    conditions = sorted(fix["condition"].unique())
-    real = real_condition(conditions)
-    fakes = [c for c in conditions if c != real] if real is not None else []
-    stimuli_table, arrays = _thumbnails(dataset)
+    stimuli_table, thumbnails = _thumbnails(dataset)
     preview = getattr(ctx, "preview", None)
     if preview is not None:  # the heatmap and scanpath can be drawn as soon as the fixations are in
-        preview(Result(tables={"fixations": fix, "stimuli": stimuli_table, "notes": pd.DataFrame(
-            [{"key": "simulated", "value": str(dataset.simulated)}])}, arrays=arrays))
-    ctx.report(0.25, f"measuring {fix.groupby(['subject', 'stimulus', 'condition']).ngroups} trials")
-    trials = dispersion.per_trial(fix, dataset.stimuli, screen.px_per_deg, params["entropy_sigma_deg"])
-    measures = [m for m in MEASURES if m in trials and trials[m].notna().any()]
+        preview(Result(tables={"fixations": dataset.fixations, "stimuli": stimuli_table, "notes": pd.DataFrame(
+            [{"key": "simulated", "value": str(dataset.simulated)}])}, arrays=thumbnails))
+    index, pictures = [], {}
+    for i, ((name, cond), stim) in enumerate(dataset.stimuli.items()):
+        index.append({"stimulus": name, "condition": cond, "width": stim.width, "height": stim.height})
+        for kind in ("image", "mask", "saliency"):
+            if getattr(stim, kind) is not None:
+                pictures[f"stimulus/{i}/{kind}"] = np.asarray(getattr(stim, kind))
+    frames = {"fixations": dataset.fixations, "stimulus_index": pd.DataFrame(
+                  index, columns=["stimulus", "condition", "width", "height"]),
+              "stimuli": stimuli_table,
+              "problems": pd.DataFrame(dataset.problems, columns=["problem", "where", "count"]),
+              "dataset_notes": pd.DataFrame(list(dataset.notes.items()), columns=["key", "value"]),
+              "source": pd.DataFrame([{"source": dataset.source}]),
+              **{f"extra:{name}": table for name, table in dataset.extra_tables.items()}}
+    return Result(metrics={"simulated": float(dataset.simulated), "screen_width_px": screen.width_px,
+                           "screen_height_px": screen.height_px, "screen_width_cm": screen.width_cm,
+                           "distance_cm": screen.distance_cm},
+                  arrays={**stage_io.frames_to_arrays(frames), **pictures,
+                          **{f"thumbnail/{name}": array for name, array in thumbnails.items()}})
 
-    ctx.report(0.45, "testing conditions")
+
+def _dataset(load: Result) -> tuple[Dataset, Screen, pd.DataFrame, dict[str, np.ndarray]]:
+    """The loaded dataset and screen, the thumbnails' table and arrays, as the load stage stored them."""
+    frames = stage_io.frames_from_arrays(load.arrays)
+    stimuli = {}
+    for i, row in frames["stimulus_index"].iterrows():
+        pictures = {kind: load.arrays.get(f"stimulus/{i}/{kind}") for kind in ("image", "mask", "saliency")}
+        stimuli[(row["stimulus"], row["condition"])] = Stimulus(int(row["width"]), int(row["height"]), **pictures)
+    m = load.metrics
+    dataset = Dataset(frames["fixations"], stimuli, source=str(frames["source"]["source"].iloc[0]),
+                      simulated=bool(m["simulated"]),
+                      problems=frames["problems"].to_dict("records"),
+                      notes=dict(zip(frames["dataset_notes"]["key"], frames["dataset_notes"]["value"])),
+                      extra_tables={name.removeprefix("extra:"): t for name, t in frames.items()
+                                    if name.startswith("extra:")})
+    screen = Screen(int(m["screen_width_px"]), int(m["screen_height_px"]), m["screen_width_cm"], m["distance_cm"])
+    thumbnails = {name.removeprefix("thumbnail/"): a for name, a in load.arrays.items() if name.startswith("thumbnail/")}
+    return dataset, screen, frames["stimuli"], thumbnails
+
+
+def _conditions(fix: pd.DataFrame) -> tuple[list[str], str | None, list[str]]:
+    conditions = sorted(fix["condition"].unique())
+    real = real_condition(conditions)
+    return conditions, real, ([c for c in conditions if c != real] if real is not None else [])
+
+
+@pipeline.stage(reads=("entropy_sigma_deg",), after=("load",), weight=2)
+def maps(ctx: Context, load: Result, *, entropy_sigma_deg) -> Result:
+    """Per-trial fixation maps and the dispersion measures on them (entropy at σ, centroid, hull, BCEA...)."""
+    dataset, screen, _, _ = _dataset(load)
+    ctx.report(0.0, f"measuring {dataset.fixations.groupby(['subject', 'stimulus', 'condition']).ngroups} trials")
+    trials = dispersion.per_trial(dataset.fixations, dataset.stimuli, screen.px_per_deg, entropy_sigma_deg)
+    return Result(arrays=stage_io.frames_to_arrays({"trials": trials}))
+
+
+@pipeline.stage(reads=("bootstrap", "seed"), after=("load", "maps"), weight=3)
+def statistics(ctx: Context, load: Result, maps: Result, *, bootstrap, seed) -> Result:
+    """Per-image means, paired tests with bootstrap CIs, Friedman and mixed models between conditions."""
+    fix = stage_io.frame_from_arrays("fixations", load.arrays)
+    trials = stage_io.frame_from_arrays("trials", maps.arrays)
+    conditions, real, fakes = _conditions(fix)
+    measures = [m for m in MEASURES if m in trials and trials[m].notna().any()]
+    ctx.report(0.0, "testing conditions")
     means = stats.image_means(trials, measures)
     tests = friedman = mixed = pd.DataFrame()
     mixed_note = "needs a real (original) condition and at least one manipulated one"
     if real is not None and fakes:
-        tests = stats.condition_tests(means, measures, real, fakes, params["bootstrap"], params["seed"])
+        tests = stats.condition_tests(means, measures, real, fakes, bootstrap, seed)
         friedman = stats.friedman(means, measures, conditions)
-        ctx.report(0.6, "fitting mixed models")
+        ctx.report(0.5, "fitting mixed models")
         mixed, mixed_note = stats.mixed_models(trials, [m for m in measures if m != "n_fixations"], real)
+    return Result(arrays=stage_io.frames_to_arrays({"image_means": means, "tests": tests, "friedman": friedman,
+                                                    "mixed_model": mixed,
+                                                    "mixed_note": pd.DataFrame([{"note": mixed_note}])}))
 
-    ctx.report(0.75, "areas of interest")
-    sets, aoi_source = aoi_sets(dataset, params)
-    aoi_tables, aoi_metrics = aoi_analysis(fix, sets, real, fakes, params["bootstrap"], params["seed"])
 
-    ctx.report(0.8, "saliency metrics")
-    scores = saliency_scores(dataset, screen, params["entropy_sigma_deg"], real)
+@pipeline.stage(reads=("entropy_sigma_deg",), after=("load",), weight=2)
+def saliency_metrics(ctx: Context, load: Result, *, entropy_sigma_deg) -> Result:
+    """NSS, AUC, CC, KL, SIM and IG of each predictor's map against the observers' pooled fixations."""
+    dataset, screen, _, _ = _dataset(load)
+    ctx.report(0.0, "saliency metrics")
+    real = _conditions(dataset.fixations)[1]
+    return Result(arrays=stage_io.frames_to_arrays(
+        {"saliency_metrics": saliency_scores(dataset, screen, entropy_sigma_deg, real)}))
+
+
+@pipeline.stage(reads=("aoi_source", "aoi_file", "aoi_grid", "bootstrap", "seed"), after=("load",))
+def areas_of_interest(ctx: Context, load: Result, *, aoi_source, aoi_file, aoi_grid, bootstrap, seed) -> Result:
+    """AOIs from a file, the masks or a grid; dwell, transitions and real vs manipulated per AOI."""
+    dataset, _, _, _ = _dataset(load)
+    ctx.report(0.0, "areas of interest")
+    _, real, fakes = _conditions(dataset.fixations)
+    sets, source = aoi_sets(dataset, {"aoi_source": aoi_source, "aoi_file": aoi_file, "aoi_grid": aoi_grid})
+    tables, metrics = aoi_analysis(dataset.fixations, sets, real, fakes, bootstrap, seed)
+    return Result(metrics=metrics, arrays=stage_io.frames_to_arrays(
+        {**tables, "aoi_source": pd.DataFrame([{"source": source}])}))
+
+
+def compute(params: Mapping[str, Any], ctx: Context) -> Result:
+    """The stages (load, maps, statistics, saliency_metrics, areas_of_interest), then the summary metrics."""
+    results, records = pipeline.run(params, ctx)
+    dataset, screen, stimuli_table, arrays = _dataset(results["load"])
+    fix = dataset.fixations
+    conditions, real, fakes = _conditions(fix)
+    trials = stage_io.frame_from_arrays("trials", results["maps"].arrays)
+    measures = [m for m in MEASURES if m in trials and trials[m].notna().any()]
+    tested = stage_io.frames_from_arrays(results["statistics"].arrays)
+    means, tests, friedman, mixed = (tested[n] for n in ("image_means", "tests", "friedman", "mixed_model"))
+    mixed_note = str(tested["mixed_note"]["note"].iloc[0])
+    aoi_tables = stage_io.frames_from_arrays(results["areas_of_interest"].arrays)
+    aoi_source = str(aoi_tables.pop("aoi_source")["source"].iloc[0])
+    aoi_metrics = results["areas_of_interest"].metrics
+    scores = stage_io.frame_from_arrays("saliency_metrics", results["saliency_metrics"].arrays)
 
     metrics: dict[str, Any] = {
         "n_subjects": fix["subject"].nunique(), "n_stimuli": fix["stimulus"].nunique(),
@@ -237,4 +342,5 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
                 "mixed_model": mixed, "saliency_metrics": scores, "stimuli": stimuli_table, "problems": problems,
                 "notes": notes, **dataset.extra_tables, **aoi_tables},
         arrays=arrays,
+        provenance={"stages": stage_report(records)},
     )
