@@ -331,6 +331,10 @@ def build_figures(result, params: Mapping[str, Any]) -> dict[str, go.Figure]:
              "aoi_dwell": aoi_figures.aoi_dwell(view), "aoi_transitions": aoi_figures.aoi_transitions(view)}
     if "view_image" not in params:  # an export (not the page's view): every stimulus, so none is left out
         built.update(aoi_figures.heatmap_pages(view))
+    if view.simulated:  # the AOI and all-stimuli figures too: SIMULATED stays in the figure when styling moves titles
+        for fig in built.values():
+            if fig is not None:
+                add_banner(fig, "SIMULATED DATA")
     return {name: fig for name, fig in built.items() if fig is not None}
 
 
