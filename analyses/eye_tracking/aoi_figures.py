@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from analyses.core.export import prefer_height
+
 from . import maps
 
 PANELS_PER_PAGE = 24
@@ -92,16 +94,18 @@ def heatmap_pages(view) -> dict[str, go.Figure]:
     n_pages = math.ceil(len(keys) / PANELS_PER_PAGE)
     for page in range(n_pages):
         chunk = keys[page * PANELS_PER_PAGE:(page + 1) * PANELS_PER_PAGE]
-        cols = min(4, len(chunk))
+        cols = min(3, len(chunk))  # three panels fit a journal column with their labels
         rows = math.ceil(len(chunk) / cols)
-        gap_x, gap_y = 0.02, 0.06
-        w, h = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / rows
+        panel_in, label_in = 0.8, 0.32  # a panel and the two label lines above it, in inches
+        total_in = rows * (panel_in + label_in) + 0.3
+        gap_x, gap_y = 0.04, label_in / total_in
+        w, h = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1) - 0.3 / total_in) / rows
         # the layout by hand: make_subplots costs seconds for a page of 24
         traces, images, notes, layout = [], [], [], {}
         for i, key in enumerate(chunk):
             width, height = sizes[key]
             r, c = divmod(i, cols)
-            x0, y1 = c * (w + gap_x), 1 - r * (h + gap_y)
+            x0, y1 = c * (w + gap_x), 1 - 0.3 / total_in - r * (h + gap_y)
             picture = view.stimuli.loc[key, "image"]
             image = view.result.arrays.get(picture) if isinstance(picture, str) and picture else None
             if image is not None:
@@ -116,13 +120,14 @@ def heatmap_pages(view) -> dict[str, go.Figure]:
             suffix = "" if i == 0 else str(i + 1)
             layout[f"xaxis{suffix}"] = dict(domain=[x0, x0 + w], range=[0, width], visible=False, constrain="domain",
                                             anchor=f"y{i + 1}")
-            layout[f"yaxis{suffix}"] = dict(domain=[y1 - h, y1], range=[height, 0], visible=False,
+            layout[f"yaxis{suffix}"] = dict(domain=[max(0.0, y1 - h), min(1.0, y1)], range=[height, 0], visible=False,
                                             scaleanchor=f"x{i + 1}", anchor=f"x{i + 1}")
-            notes.append(dict(text=f"{key[0]} · {key[1]}", x=x0 + w / 2, y=y1, xref="paper", yref="paper",
+            notes.append(dict(text=f"{key[0]}<br>{key[1]}", x=x0 + w / 2, y=y1, xref="paper", yref="paper",
                               xanchor="center", yanchor="bottom", showarrow=False))
         more = f" (page {page + 1} of {n_pages})" if n_pages > 1 else ""
         title = view.title(f"Every stimulus: pooled fixation heatmaps, σ = {view.params['sigma_deg']:g}°{more}")
         fig = go.Figure(dict(data=traces, layout=dict(**layout, images=images, annotations=notes,
-                                                      height=260 * rows + 80, title=dict(text=title))))
+                                                      height=round(96 * total_in), title=dict(text=title))))
+        prefer_height(fig, total_in)  # a shorter style grows to it: the labels need their room
         pages[f"heatmaps_all{'' if n_pages == 1 else f'_{page + 1}'}"] = fig
     return pages
