@@ -63,6 +63,20 @@ def data_roots(monkeypatch, tmp_path_factory):
 
 
 @pytest.fixture
+def test_analyses(monkeypatch, tmp_path):
+    """The test analyses (toy, staged) registered through LABSCOPE_ANALYSES, so worker processes (a job pool,
+    a sweep's pool, Dask) find them too; TOY_LOG counts toy's computations. Yields tmp_path."""
+    from analyses.core import registry
+
+    monkeypatch.setenv("LABSCOPE_ANALYSES", "toy=toy:ANALYSIS,staged=staged_toy:ANALYSIS")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("TOY_LOG", str(tmp_path / "toy.log"))
+    registry.all_analyses.cache_clear()
+    yield tmp_path
+    registry.all_analyses.cache_clear()
+
+
+@pytest.fixture
 def toy():
     import toy
 

@@ -4,7 +4,6 @@ survive a crashed worker with their finished stages kept, and a restart marks th
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,20 +12,11 @@ from analyses.core import CacheStore
 from analyses.core.jobs import InlineExecutor, JobStore, ProcessExecutor
 from analyses.core.runner import result_key
 
-TESTS = Path(__file__).parent
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path):
-    """Worker processes find the test analyses through LABSCOPE_ANALYSES and the tests folder on their path."""
-    from analyses.core import registry
-
-    monkeypatch.setenv("LABSCOPE_ANALYSES", "toy=toy:ANALYSIS,staged=staged_toy:ANALYSIS")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("TOY_LOG", str(tmp_path / "toy.log"))
-    registry.all_analyses.cache_clear()
-    yield tmp_path / "cache"
-    registry.all_analyses.cache_clear()
+def env(test_analyses):
+    return test_analyses / "cache"
 
 
 def _submit(root, name, overrides):

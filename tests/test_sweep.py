@@ -3,8 +3,6 @@
 import json
 import os
 import signal
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,19 +12,11 @@ from analyses.core import CacheStore, ParameterError
 from analyses.core import sweep
 from analyses.core.cli import main
 
-TESTS = Path(__file__).parent
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path):
-    from analyses.core import registry
-
-    monkeypatch.setenv("LABSCOPE_ANALYSES", "toy=toy:ANALYSIS,staged=staged_toy:ANALYSIS")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("TOY_LOG", str(tmp_path / "toy.log"))
-    registry.all_analyses.cache_clear()
-    yield tmp_path
-    registry.all_analyses.cache_clear()
+def env(test_analyses):
+    return test_analyses
 
 
 def _computations(tmp_path):

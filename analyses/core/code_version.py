@@ -91,13 +91,13 @@ def _start_imports(path: Path) -> set[str]:
 def _closure(start: tuple[str, ...], stamps: tuple[tuple[str, int, int], ...]) -> tuple[str, ...]:
     del stamps  # part of the memo key only: an edited file may import other modules
     seen: set[str] = set()
-    todo = [m for f in start for m in _start_imports(Path(f))]
-    while todo:
-        name = todo.pop()
+    frontier = [m for f in start for m in _start_imports(Path(f))]
+    while frontier:
+        name = frontier.pop()
         if name in seen:
             continue
         seen.add(name)
-        todo.extend(_imports(module_file(name), name) - seen)
+        frontier.extend(_imports(module_file(name), name) - seen)
     return tuple(sorted(seen))
 
 

@@ -100,8 +100,8 @@ class Pipeline:
         cached = {name: key is not None and store is not None and _stored(store, f"{analysis}.{name}", key)
                   for name, key in keys.items()}
         needed = self._needed(keys, cached)
-        todo = [s for s in self.stages.values() if keys[s.name] is not None and not cached[s.name]]
-        total = sum(s.weight for s in todo) or 1.0
+        to_run = [s for s in self.stages.values() if keys[s.name] is not None and not cached[s.name]]
+        total = sum(s.weight for s in to_run) or 1.0
 
         results: dict[str, Result | None] = {}
         records: dict[str, StageRecord] = {}

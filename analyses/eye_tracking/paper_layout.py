@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -178,7 +179,7 @@ def load_zip(path: Path, screen_size: tuple[int, int]) -> tuple[pd.DataFrame, di
             except InputError:
                 raise
             except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError,
-                    __import__("zlib").error):
+                    zlib.error):
                 raise InputError("a damaged or unsupported member (bad CRC, unknown compression or truncated)",
                                  file=path.name, item=str(member)) from None
             return b"".join(chunks)

@@ -210,9 +210,9 @@ def surface(model, center, directions, data, problem: Problem, xs, ys, ctx: Cont
     total = len(xs) * len(ys)
     for level_x, level_y in zip(*_matched_levels(len(xs), len(ys))):
         for j in level_y:
-            todo = [i for i in level_x if (i, j) not in values]
-            points = [(float(xs[i]), float(ys[j])) for i in todo]
-            for i, (a, b), losses in zip(todo, points, evaluate_points(points)):
+            new_points = [i for i in level_x if (i, j) not in values]
+            points = [(float(xs[i]), float(ys[j])) for i in new_points]
+            for i, (a, b), losses in zip(new_points, points, evaluate_points(points)):
                 values[i, j] = {"x": a, "y": b, **losses}
             _report(ctx, phase, len(values) / total, f"{phase}: {len(values)}/{total} points, "
                                                      f"{len(level_x)}x{len(level_y)} grid")
