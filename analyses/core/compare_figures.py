@@ -76,7 +76,10 @@ def parallel(table: pd.DataFrame, params: Sequence[str], metrics: Sequence[str],
             dimensions.append({"label": name, "values": codes, "tickvals": list(range(len(labels))),
                                "ticktext": list(labels)})
     colour = pd.to_numeric(table[colour_by], errors="coerce")
-    figure = go.Figure(go.Parcoords(dimensions=dimensions, line={"color": colour, "colorscale": "Viridis",
+    # Parallel coordinates draw their axis titles above and their ticks beside the axes, outside the plot
+    # domain: keep the domain inside the canvas so that text stays on it.
+    figure = go.Figure(go.Parcoords(domain={"x": [0.12, 0.8], "y": [0.12, 0.72]}, dimensions=dimensions,
+                                    line={"color": colour, "colorscale": "Viridis",
                                                                  "showscale": True,
                                                                  "colorbar": {"title": {"text": colour_by}}}))
     figure.update_layout(title=f"Runs across parameters and metrics (colour: {colour_by})")
