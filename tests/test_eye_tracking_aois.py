@@ -97,7 +97,7 @@ def test_the_export_draws_every_stimulus(store, monkeypatch):
     from analyses.eye_tracking import aoi_figures
 
     outcome = run("eye_tracking", preset="smoke", store=store, overrides={"bootstrap": 200})
-    pairs = {f"{s} · {c}" for s, c in outcome.result.tables["stimuli"][["stimulus", "condition"]].itertuples(index=False)}
+    pairs = {f"{s}<br>{c}" for s, c in outcome.result.tables["stimuli"][["stimulus", "condition"]].itertuples(index=False)}
     assert len(pairs) == 24
     page = outcome.figures()["heatmaps_all"]
     assert {a.text for a in page.layout.annotations} == pairs and len(page.data) == 24 and len(page.layout.images) == 24
