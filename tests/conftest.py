@@ -10,6 +10,11 @@ import pytest
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two test workers on two cores: one BLAS/torch thread each (set before torch is imported), and the
+    # servers and worker pools the tests start inherit it
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("LABSCOPE_TORCH_THREADS", "1")
 
 
 def _shared_dir() -> Path:
