@@ -12,6 +12,7 @@ import streamlit as st
 from analyses.core import all_analyses, compare, compare_figures, export
 from dashboard.backend import styled_figures_of
 from dashboard.components import compare_views
+from dashboard.components.figures import show
 
 st.title("Compare runs")
 analyses = all_analyses()
@@ -57,11 +58,8 @@ if by and with_values:
     if len(differing) and len(table) > 1:
         figures["parallel"] = compare_figures.parallel(table, differing, [metric], metric)
         ranked = compare.importance(table, differing, metric)
-        if len(ranked):
+        if len(ranked):  # its caption says how many runs it rests on
             figures["importance"] = compare_figures.importance_bars(ranked, metric)
-            st.caption(f"Importance rests on {int(ranked.runs.iloc[0])} runs: a random forest's impurity importance "
-                       "(categorical parameters summed over their values) and Spearman's ρ with the metric.")
-for name, figure in styled_figures_of(figures, style, title=True).items():
-    st.plotly_chart(figure, theme=None, key=f"_compare.chart.{name}",
-                    width="stretch" if style == "screen" else "content")
+for name, figure in styled_figures_of(figures, style).items():  # title above, caption (an axis key) below
+    show(f"compare.{name}", figure, style)
 compare_views.export_bundle(analysis, figures, table, groups if by else None, by, metrics, style)
