@@ -10,7 +10,6 @@ import json
 import re
 import zipfile
 
-import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats

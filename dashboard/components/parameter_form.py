@@ -25,9 +25,12 @@ from analyses.core.params import upload_id
 from analyses.core.policy import CUSTOM_CODE_ENV
 from dashboard.backend import result_store
 from dashboard.components import links
-# The server's policy, and the URL written from what was computed: other components take them from here too.
-from dashboard.components.links import write_link  # noqa: F401
-from dashboard.components.policy_gate import custom_code_allowed, runs_code, server_policy, validated  # noqa: F401
+from dashboard.components.links import write_link
+from dashboard.components.policy_gate import custom_code_allowed, runs_code, server_policy, validated
+
+# The server's policy and the URL written from what was computed are the form's too: pages take them from here.
+__all__ = ["FormState", "render", "set_values", "typed_input", "write_link", "custom_code_allowed", "runs_code",
+           "server_policy", "validated"]
 
 
 @dataclass
