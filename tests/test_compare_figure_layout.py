@@ -66,3 +66,23 @@ def page(browser):
 def test_every_compare_figure_fits_in_every_style(grid, page):
     problems = style_problems(page, _views(grid))
     assert not problems, f"{len(problems)} layout problems:\n" + "\n".join(problems)
+
+
+def test_crowded_axis_titles_are_abbreviated_with_a_key_and_legends_name_their_parameters_once():
+    from analyses.core import export
+
+    sweep, acceptance = _views(SWEEP), _views(ACCEPTANCE)
+    assert [d.label for d in sweep["parallel"].data[0].dimensions] == ["width", "opt", "lr", "wd", "seed", "fta"]
+    assert ("Axes: opt = optimizer; wd = weight_decay; fta = final_test_accuracy."
+            in export.caption(sweep["parallel"]))
+    assert [d.label for d in acceptance["parallel"].data[0].dimensions] == ["seed", "width", "final_test_accuracy"]
+    assert "Axes:" not in export.caption(acceptance["parallel"])  # room enough: nothing abbreviated
+
+    against = sweep["metric_against"]
+    assert against.layout.legend.title.text == "optimizer, lr, weight_decay"
+    assert [t.name for t in against.data][:2] == ["adam, 0.01, 0.0", "adam, 0.01, 0.0005"]
+    curves = sweep["curves"]
+    assert curves.layout.legend.title.text.endswith("(N=2 runs each)")
+    assert len({(t.line.color, t.line.dash) for t in curves.data if t.showlegend is not False}) == 24  # 24 groups
+    # 24 legend entries need more than a column figure's 1.9-2 in: the figure grows, in every style
+    assert export.apply_style(curves, "acl-column").layout.height > export.STYLES["acl-column"].height_px

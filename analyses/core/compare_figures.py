@@ -2,9 +2,9 @@
 parallel coordinates and parameter importance. Plain Plotly, styled like every other figure on export.
 
 The figures are built once and exported in any style, so their text is sized for the narrowest canvas a
-style gives them (a paper column, a dashboard column): legends name the parameters once in their title
-and grow the figure to hold their rows; parallel coordinates abbreviate axis titles that would run into
-each other and give the key in the caption.
+style gives them (a paper column): legends name the parameters once in their title and grow the figure
+to hold their rows; parallel coordinates abbreviate axis titles that would run into each other and give
+the key in the caption.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ def _series_style(i: int) -> dict:
     return {"color": _SERIES[i % len(_SERIES)], "dash": _DASHES[(i // len(_SERIES)) % len(_DASHES)]}
 
 
-def _value_label(names: Sequence[str], values) -> str:
+def _value_label(values) -> str:
+    """A group's legend entry: its values (the legend's title names the parameters)."""
     values = values if isinstance(values, tuple) else (values,)
-    return ", ".join(str(v) for _, v in zip(names, values)) or "all runs"
+    return ", ".join(str(v) for v in values) or "all runs"
 
 
 def _legend(figure: go.Figure, names: Sequence[str], suffix: str = "") -> go.Figure:
@@ -79,7 +80,7 @@ def metric_against(table: pd.DataFrame, metric: str, x: str, series: Sequence[st
         else:
             upper = lower = rows[f"{metric}_sem"]
         figure.add_trace(go.Scatter(
-            x=rows[x], y=rows[f"{metric}_mean"], mode="lines+markers", name=_value_label(series, values),
+            x=rows[x], y=rows[f"{metric}_mean"], mode="lines+markers", name=_value_label(values),
             line=_series_style(i),
             error_y={"type": "data", "array": upper.fillna(0), "arrayminus": lower.fillna(0), "visible": True},
             customdata=rows[count_column([*series, x])], hovertemplate="%{x}: %{y:.4g} (N=%{customdata})<extra></extra>"))
@@ -101,7 +102,7 @@ def curves(frames: Sequence[tuple[tuple, pd.DataFrame]], by: Sequence[str], x: s
         mean, sd = stacked.mean(), stacked.std(ddof=1).fillna(0)
         line = _series_style(i)
         # one N for every group goes into the legend's title; otherwise each entry says its own
-        name = _value_label(by, values) + (f" (N={len(members)})" if len(sizes) > 1 else "")
+        name = _value_label(values) + (f" (N={len(members)})" if len(sizes) > 1 else "")
         figure.add_trace(go.Scatter(x=np.r_[mean.index, mean.index[::-1]], y=np.r_[mean + sd, (mean - sd)[::-1]],
                                     fill="toself", line={"width": 0}, fillcolor=line["color"], opacity=0.2,
                                     hoverinfo="skip", showlegend=False, legendgroup=name))
@@ -134,6 +135,10 @@ def _axis_labels(names: Sequence[str]) -> list[str]:
     if len(labels) < 2:
         return labels
     x0, x1 = _PARALLEL_X
+
+    def shortens(i: int) -> bool:  # not yet abbreviated, and long enough to be
+        return labels[i] == names[i] and abbreviation(names[i], set()) != names[i]
+
     for _ in range(len(labels)):
         crowded = set()
         for family, font, _tick, width, _ in _canvases():
@@ -146,8 +151,8 @@ def _axis_labels(names: Sequence[str]) -> list[str]:
                 crowded.add(len(labels) - 1)
             for i in range(len(labels) - 1):
                 if (w[i] + w[i + 1]) / 2 + _LABEL_GAP_PX > gap:
-                    crowded.add(max((i, i + 1), key=lambda j: (labels[j] == names[j], w[j])))
-        crowded = {i for i in crowded if labels[i] == names[i]}
+                    crowded.add(max((i, i + 1), key=lambda j: (shortens(j), w[j])))
+        crowded = {i for i in crowded if shortens(i)}
         if not crowded:
             break
         for i in sorted(crowded):
@@ -175,10 +180,9 @@ def parallel(table: pd.DataFrame, params: Sequence[str], metrics: Sequence[str],
     # The colour bar's title runs along the bar: abbreviated too where it would be longer than the bar.
     bar_title = colour_by
     if any(export.text_width(colour_by, family, font) > 0.7 * height for family, font, _, _, height in _canvases()):
-        bar_title = labels[names.index(colour_by)] if colour_by in names and labels[names.index(colour_by)] != colour_by \
-            else abbreviation(colour_by, set(labels))
-        labels.append(bar_title)
-        names.append(colour_by)
+        axis = labels[names.index(colour_by)] if colour_by in names else colour_by
+        bar_title = axis if axis != colour_by else abbreviation(colour_by, set(labels))
+        names, labels = [*names, colour_by], [*labels, bar_title]  # for the key
     # Parallel coordinates draw their axis titles above and their ticks beside the axes, outside the plot
     # domain: keep the domain inside the canvas so that text stays on it.
     figure = go.Figure(go.Parcoords(domain={"x": list(_PARALLEL_X), "y": [0.12, 0.72]}, dimensions=dimensions,
