@@ -209,6 +209,28 @@ def findings(report: Report, min_pt: float = MIN_PT, fixed_aspect: bool = False)
     return found
 
 
+def style_problems(page, figures: dict, screen_width: int | None = None) -> list[str]:
+    """Every finding of every 2D figure exported in every style (paper styles without their title, as the
+    export draws them), and on screen at `screen_width` px without a title, as a page shows it; one line each."""
+    from analyses.core import export
+
+    problems = []
+    variants = [(name, None) for name in export.STYLES] + ([("screen", screen_width)] if screen_width else [])
+    for name, fig in figures.items():
+        if any(t.type in export._3D_TYPES for t in fig.data):
+            continue  # drawn in WebGL: its labels are pixels, not text to measure
+        for style_name, width in variants:
+            style = export.get_style(style_name)
+            styled = export.apply_style(fig, style, title=False if width else None)  # the page writes titles as text
+            if width:
+                styled.update_layout(width=width)
+            report = measure(page, export._render_styled(styled, "svg", style), fixed_aspect(fig))
+            where = f"{name} [{style_name}{f' at {width} px' if width else ''}]"
+            assert report.texts, f"{where}: no text measured; is the SVG empty?"
+            problems += [f"{where}: {finding}" for finding in report.findings]
+    return problems
+
+
 def _bounds(poly):
     xs, ys = zip(*poly)
     return min(xs), min(ys), max(xs), max(ys)

@@ -73,6 +73,18 @@ def test_the_latex_table_is_balanced_escaped_and_shows_mean_pm_se_and_n():
     assert tex.count("$") % 2 == 0 and tex.count("{") == tex.count("}")
     sem8 = stats.sem([0.91, 0.93, 0.90])
     assert re.search(rf"\$0\.913 \\pm {sem8:.2g}\$", tex)
+    assert re.search(r"^sgd\\_momentum \\& 50\\% & 8 & 3 & ", tex, re.M)  # group values as they are (8, not 8.0)
+
+
+def test_latex_numbers_are_set_as_latex_writes_them():
+    table, _, _ = compare.runs_table([{"params": {"width": 16, "seed": s}, "metrics": {"params": p, "gap": g}}
+                                      for s, p, g in ((0, 1210, 2.5e-8), (1, 1210, 2.7e-8))])
+    tex = compare.latex_table(compare.group(table, ["width"], ["params", "gap"]), ["width"], ["params", "gap"])
+    assert re.search(r"^16 & 2 & ", tex, re.M)  # an all-numeric row keeps its integers (16, not 16.0)
+    assert "$1210 \\pm 0$" in tex  # an integer-valued mean in full, not 1.21e+03
+    sem = stats.sem([2.5e-8, 2.7e-8])
+    assert f"$2.6 \\times 10^{{-8}} \\pm {sem / 1e-9:.2g} \\times 10^{{-9}}$" in tex
+    assert "e-0" not in tex and "e+0" not in tex
 
 
 def test_importance_finds_the_parameter_that_drives_the_metric():

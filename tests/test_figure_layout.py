@@ -18,7 +18,7 @@ import re
 import pytest
 
 from analyses.core import export, run
-from figure_check import fixed_aspect, measure
+from figure_check import style_problems
 
 ANALYSES = ("loss_landscape", "landscape_phases", "eye_tracking", "concept_space", "prompt_steering")
 PAGE_WIDTH_PX = 420  # a figure in one of two columns of the dashboard, in a 1280 px wide window
@@ -36,10 +36,6 @@ def smoke_figures(tmp_path_factory):
     return {name: run(name, preset="smoke", overrides=overrides.get(name), device="cpu").figures() for name in ANALYSES}
 
 
-def _is_3d(fig) -> bool:
-    return any(t.type in export._3D_TYPES for t in fig.data)
-
-
 @pytest.fixture(scope="module")
 def page(browser):
     page = browser.new_page()
@@ -50,21 +46,7 @@ def page(browser):
 @pytest.mark.export
 @pytest.mark.parametrize("analysis", ANALYSES)
 def test_every_figure_fits_in_every_style(analysis, smoke_figures, page):
-    problems = []
-    variants = [(name, None) for name in export.STYLES] + [("screen", PAGE_WIDTH_PX)]
-    for name, fig in smoke_figures[analysis].items():
-        if _is_3d(fig):
-            continue  # drawn in WebGL: its labels are pixels, not text to measure
-        for style_name, width in variants:
-            style = export.get_style(style_name)
-            styled = export.apply_style(fig, style, title=False if width else None)  # the page writes titles as text
-            if width:
-                styled.update_layout(width=width)
-            svg = export._render_styled(styled, "svg", style)
-            report = measure(page, svg, fixed_aspect(fig))
-            where = f"{name} [{style_name}{f' at {width} px' if width else ''}]"
-            problems += [f"{where}: {finding}" for finding in report.findings]
-            assert report.texts, f"{where}: no text measured; is the SVG empty?"
+    problems = style_problems(page, smoke_figures[analysis], screen_width=PAGE_WIDTH_PX)
     assert not problems, f"{len(problems)} layout problems:\n" + "\n".join(problems)
 
 

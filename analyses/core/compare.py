@@ -148,9 +148,18 @@ def latex_escape(text: Any) -> str:
 
 
 def _number(value: float, digits: int = 3) -> str:
+    """`digits` significant digits for LaTeX's math mode: 1210, 0.427, and 2.51\\times10^{-8} where plain
+    digits would run long (never Python's 1.21e+03, which LaTeX sets as a sum)."""
     if value is None or not math.isfinite(value):
         return "--"
-    return f"{value:.{digits}g}"
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(abs(float(f"{value:.{digits}g}"))))
+    if -3 <= exponent < 6:
+        text = f"{value:.{max(0, digits - 1 - exponent)}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    mantissa = f"{value / 10 ** exponent:.{digits}g}"
+    return f"{mantissa} \\times 10^{{{exponent}}}"
 
 
 def latex_table(groups: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], error: str = "sem") -> str:
@@ -160,7 +169,7 @@ def latex_table(groups: pd.DataFrame, by: Sequence[str], metrics: Sequence[str],
     header = [*(latex_escape(b) for b in by), "$N$", *(latex_escape(m) for m in metrics)]
     lines = [r"\begin{tabular}{" + "l" * len(by) + "r" + "c" * len(metrics) + "}", r"\toprule",
              " & ".join(header) + r" \\", r"\midrule"]
-    for _, row in groups.iterrows():
+    for _, row in groups.astype(object).iterrows():  # as objects: a row of a mixed table keeps 16, not 16.0
         cells = [latex_escape(row[b]) for b in by] + [str(int(row[count_column(by)]))]
         for metric in metrics:
             mean = row[f"{metric}_mean"]
@@ -219,3 +228,20 @@ def missing_points(table: pd.DataFrame, params: Sequence[str], axes: Sequence[st
 
     return [{**base, **dict(zip(axes, combination))} for combination in itertools.product(*values)
             if tuple(str(v) for v in combination) not in present]
+
+
+def export_bundle(store, analysis: str, figures: Mapping[str, Any], table: pd.DataFrame,
+                  groups: pd.DataFrame | None, by: Sequence[str], formats: Sequence[str] = ("svg", "pdf"),
+                  style: str = "ml-column") -> bytes:
+    """A comparison for a paper, as one zip: its figures (in `style`, with caption files), `runs.csv`,
+    `groups.csv` and provenance.json with the full provenance of every run in `table` (its cache key
+    added), so each point of a figure can be traced to the settings and code that computed it."""
+    from . import export
+
+    provenance: dict[str, Any] = {"analysis": analysis, "group_by": list(by), "runs": []}
+    for key in table.key:
+        result = store.read(analysis, key)
+        if result is not None:
+            provenance["runs"].append({**result.provenance, "cache_key": key})
+    tables = {"runs": table, **({"groups": groups} if groups is not None else {})}
+    return export.bundle_bytes(dict(figures) if formats else {}, tables, provenance, formats=list(formats), style=style)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Sequence
 
 import pandas as pd
@@ -135,16 +134,9 @@ def export_bundle(analysis: Analysis, figures: dict, table: pd.DataFrame, groups
         if not ok:
             st.info(why)
         if st.button("Prepare bundle", key="_compare.bundle"):
-            store = result_store()
-            provenance = {"analysis": analysis.name, "group_by": list(by), "runs": []}
-            for key in table.key:
-                result = store.read(analysis.name, key)
-                if result is not None:
-                    provenance["runs"].append({**result.provenance, "cache_key": key})
-            tables = {"runs": table, **({"groups": groups} if groups is not None else {})}
             with st.spinner("Rendering figures..."):
-                st.session_state["_compare.bundle_bytes"] = export.bundle_bytes(
-                    figures if formats else {}, tables, provenance, formats=formats, style=style)
+                st.session_state["_compare.bundle_bytes"] = compare.export_bundle(
+                    result_store(), analysis.name, figures, table, groups, by, formats=formats, style=style)
         data = st.session_state.get("_compare.bundle_bytes")
         if data:
             st.download_button("Download bundle (.zip)", data, file_name=f"{analysis.name}-compare-{style}.zip",
@@ -155,7 +147,3 @@ def export_bundle(analysis: Analysis, figures: dict, table: pd.DataFrame, groups
                                file_name=f"{analysis.name}-groups.tex", key="_compare.latex")
             st.download_button("Groups as CSV", groups.to_csv(index=False), file_name=f"{analysis.name}-groups.csv",
                                key="_compare.csv")
-
-
-def provenance_of(table: pd.DataFrame) -> str:
-    return json.dumps({"runs": len(table), "keys": list(table.key)}, indent=1)

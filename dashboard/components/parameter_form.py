@@ -20,11 +20,17 @@ from typing import Any, Mapping
 import streamlit as st
 
 from analyses.core import (Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, Text,
-                           export, get)
+                           get)
 from analyses.core.params import upload_id
-from analyses.core.policy import CUSTOM_CODE_ENV, ServerPolicy, code_params, refused_path
+from analyses.core.policy import CUSTOM_CODE_ENV
 from dashboard.backend import result_store
 from dashboard.components import links
+from dashboard.components.links import write_link
+from dashboard.components.policy_gate import custom_code_allowed, runs_code, server_policy, validated
+
+# The server's policy and the URL written from what was computed are the form's too: pages take them from here.
+__all__ = ["FormState", "render", "set_values", "typed_input", "write_link", "custom_code_allowed", "runs_code",
+           "server_policy", "validated"]
 
 
 @dataclass
@@ -40,28 +46,7 @@ def _key(analysis: Analysis, name: str) -> str:
 
 
 def _state_key(analysis: Analysis, what: str) -> str:
-    return f"_{what}.{analysis.name}"
-
-
-def server_policy() -> ServerPolicy:
-    """What browser users may ask of this server (its owner's environment): confined server paths,
-    and no code run from a form or link unless LABSCOPE_ALLOW_CUSTOM_CODE=1."""
-    return ServerPolicy.from_env()
-
-
-def custom_code_allowed() -> bool:
-    """Whether browser users may make this server run code (its owner's choice)."""
-    return server_policy().allow_custom_code
-
-
-def validated(analysis: Analysis, preset: str | None, raw: dict[str, Any]) -> dict[str, Any]:
-    """A form's or link's values validated under the server's policy (paths confined, code gated)."""
-    return analysis.params(preset, raw, policy=server_policy())
-
-
-def runs_code(analysis: Analysis, values: dict[str, Any]) -> list[str]:
-    """The parameters whose values would run code: a link shows them but never runs them by itself."""
-    return code_params(analysis.spec, values)
+    return links.state_key(analysis.name, what)
 
 
 # --- The form's values: one dict per analysis in the session, written by presets, links and widgets.
@@ -116,75 +101,16 @@ def _version_marker(analysis: Analysis) -> None:
         st.text_input("form version", key=key, label_visibility="collapsed")
 
 
-# --- Links.
-
-def _relevant_query(analysis: Analysis) -> dict[str, str]:
-    return {k: v for k, v in st.query_params.to_dict().items() if k in analysis.spec.names or k == "preset"}
-
-
-def _incoming_link(analysis: Analysis) -> dict[str, str] | None:
-    """The URL's parameters if they are a link to open (not what this session wrote itself)."""
-    query = _relevant_query(analysis)
-    written = st.session_state.get(_state_key(analysis, "written"), [])
-    if not query or _canonical(query) in written:
-        return None
-    return query
-
-
-def _canonical(query: Mapping[str, str]) -> str:
-    return "&".join(f"{k}={query[k]}" for k in sorted(query))
-
-
-def write_link(analysis: Analysis, preset: str, params: Mapping[str, Any]) -> None:
-    """Put the computed parameters (and display options) in the URL; other entries (view choices) stay."""
-    text = analysis.spec.to_text(params)
-    query = {"preset": preset, **{k: v for k, v in text.items() if v != ""}}
-    links.update({name: query.get(name) for name in ("preset", *analysis.spec.names)})
-    written = st.session_state.setdefault(_state_key(analysis, "written"), [])
-    if _canonical(query) not in written:
-        written.append(_canonical(query))
-        del written[:-20]
-
-
-def _read_link(analysis: Analysis, query: dict[str, str]) -> tuple[str, dict[str, Any], list[str]]:
-    """The link's preset and values, every bad one named and replaced by the preset's value."""
-    problems: list[str] = []
-    query = dict(query)
-    preset = query.pop("preset", "default")
-    if preset not in analysis.presets:
-        problems.append(f"unknown preset {preset!r}; known: {', '.join(analysis.presets)}")
-        preset = "default"
-    values = analysis.params(preset)
-    policy = server_policy()
-    for name, text in query.items():
-        p = analysis.spec[name]
-        try:
-            path = p.server_path(text)
-            if path is not None and not policy.admits(path):  # before anything looks at the path
-                raise refused_path(name)
-            values[name] = p.coerce(text)
-        except ParameterError as exc:
-            problems.append(str(exc))
-    style = st.query_params.get("style")
-    if style is not None and style not in export.STYLES:
-        problems.append(f"unknown figure style {style!r}; known: {', '.join(export.STYLES)}")
-    if not problems:
-        try:
-            values = validated(analysis, None, values)
-        except ParameterError as exc:
-            problems.append(str(exc))
-    return preset, values, problems
-
+# --- Links: a link opened fills the form.
 
 def _open_link(analysis: Analysis, query: dict[str, str]) -> tuple[str, dict[str, Any] | None]:
-    preset, values, problems = _read_link(analysis, query)
+    preset, values, problems = links.read_link(analysis, query)
     _push(analysis, values)
     st.session_state[_key(analysis, "_preset")] = preset
     st.session_state.pop(f"_view.{analysis.name}", None)  # a link shows what it asks for, or nothing
     links.hold_view(analysis.name, {k: v for k, v in st.query_params.to_dict().items()
                                     if k not in analysis.spec.names and k != "preset"})
-    written = st.session_state.setdefault(_state_key(analysis, "written"), [])
-    written.append(_canonical(query))
+    links.remember_written(analysis.name, query)
     if problems:
         listed = "\n".join(f"- {problem}" for problem in problems)
         st.warning(f"**This link has {len(problems)} value{'s' if len(problems) > 1 else ''} that could not be "
@@ -316,7 +242,7 @@ def _display_options(analysis: Analysis) -> dict[str, Any]:
 def render(analysis: Analysis) -> FormState:
     """Draw the preset picker, the parameter form and the display options; say what to show."""
     trigger, params = None, {}
-    link = _incoming_link(analysis)
+    link = links.incoming_link(analysis)
     if _state_key(analysis, "form") not in st.session_state or link is not None:
         _, values = _open_link(analysis, link or {})
         if values is not None:

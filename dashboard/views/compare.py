@@ -12,6 +12,7 @@ import streamlit as st
 from analyses.core import all_analyses, compare, compare_figures, export
 from dashboard.backend import styled_figures_of
 from dashboard.components import compare_views
+from dashboard.components.figures import show
 
 st.title("Compare runs")
 analyses = all_analyses()
@@ -43,25 +44,29 @@ st.subheader("Groups")
 groups = compare_views.groups_table(table, by, metrics)
 compare_views.fill_gaps(analysis, table, params, differing)
 figures = {}
+
+
+def draw(name: str, figure) -> None:
+    """Show a view where it belongs (title above, caption below) and keep it for the export."""
+    figures[name] = figure
+    show(f"compare.{name}", styled_figures_of({name: figure}, style)[name], style)
+
+
 with_values = [m for m in metrics if table[m].notna().any()]
 if by and with_values:
     st.subheader("A metric against a parameter")
     left, right = st.columns(2)
     metric = left.selectbox("Metric", with_values, key="_compare.metric")
     x = right.selectbox("Against", by, key="_compare.x")
-    figures["metric_against"] = compare_figures.metric_against(table, metric, x, [b for b in by if b != x], error)
+    draw("metric_against", compare_figures.metric_against(table, metric, x, [b for b in by if b != x], error))
     st.subheader("Curves")
     curve = compare_views.run_curves(analysis, table, by)
     if curve is not None:
-        figures["curves"] = curve
+        draw("curves", curve)
     if len(differing) and len(table) > 1:
-        figures["parallel"] = compare_figures.parallel(table, differing, [metric], metric)
+        st.subheader("Across parameters")
+        draw("parallel", compare_figures.parallel(table, differing, [metric], metric))
         ranked = compare.importance(table, differing, metric)
-        if len(ranked):
-            figures["importance"] = compare_figures.importance_bars(ranked, metric)
-            st.caption(f"Importance rests on {int(ranked.runs.iloc[0])} runs: a random forest's impurity importance "
-                       "(categorical parameters summed over their values) and Spearman's ρ with the metric.")
-for name, figure in styled_figures_of(figures, style, title=True).items():
-    st.plotly_chart(figure, theme=None, key=f"_compare.chart.{name}",
-                    width="stretch" if style == "screen" else "content")
+        if len(ranked):  # its caption says how many runs it rests on
+            draw("importance", compare_figures.importance_bars(ranked, metric))
 compare_views.export_bundle(analysis, figures, table, groups if by else None, by, metrics, style)
