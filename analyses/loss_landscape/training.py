@@ -71,11 +71,13 @@ def network_entry(settings: Mapping[str, Any]) -> tuple[str, str]:
     return NETWORK, cache_key(NETWORK, digest([Path(__file__)]), dict(settings))
 
 
-def trained_network(ctx: Context, settings: Mapping[str, Any], stop_above: float | None = None,
-                    progress: Callable[[int, int, float], None] | None = None) -> Result:
-    """The trained network of these settings, from the shared entry or trained now (and stored there)."""
+def trained_network(ctx: Context, settings: Mapping[str, Any], device: str | None = None,
+                    stop_above: float | None = None, progress: Callable[[int, int, float], None] | None = None
+                    ) -> Result:
+    """The trained network of these settings, from the shared entry or trained now (and stored there);
+    on `device`, by default the context's."""
     def compute() -> Result:
-        return train_network(settings, ctx.torch_device(), stop_above, progress)
+        return train_network(settings, device or ctx.torch_device(), stop_above, progress)
 
     if ctx.store is None:
         return compute()
