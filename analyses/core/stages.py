@@ -16,6 +16,9 @@ figure builders excepted; see code_version.py). Changing a parameter therefore r
 stages that read it and those downstream; everything else is read back, and only what is read back
 when a computed stage needs it. Keys depend on parameters and keys alone, so what will run is known
 before anything runs: the progress bar is shared among the stages that compute.
+
+A stage that other analyses compute too (a trained network) names its entry itself (`entry=`): a
+function of the parameters it reads gives the entry's name and key, the same whichever analysis asks.
 """
 
 from __future__ import annotations
@@ -210,3 +213,13 @@ def _scaled(ctx: Context, start: float, end: float, stage: str) -> Context:
 def stage_report(records: list[StageRecord]) -> list[dict[str, Any]]:
     """What happened to each stage, for the result's provenance (the page and result.json show it)."""
     return [{"stage": r.stage, "status": r.status, "seconds": r.seconds} for r in records]
+
+
+def describe(report: list[dict[str, Any]]) -> str:
+    """The stage report as text, a line per stage (the CLI prints it after a run that computed)."""
+    counts = {status: sum(1 for r in report if r["status"] == status) for status in ("computed", "read back", "skipped")}
+    width = max(len(r["stage"]) for r in report)
+    lines = [f"stages: {', '.join(f'{n} {status}' for status, n in counts.items() if n)}"]
+    lines += [f"  {r['stage']:<{width}}  {r['status']:<9}" + (f"  {r['seconds']:.2f} s" if r["status"] == "computed" else "")
+              for r in report]
+    return "\n".join(lines)
