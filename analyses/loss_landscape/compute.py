@@ -3,11 +3,11 @@
 The analysis is a graph of cached stages (see analyses/core/stages.py), each a function with the
 parameters it reads listed next to it, so a slider recomputes only its own part:
 
-    training ─┬─ interpolation                      second_network ── connectivity
-              ├─ hessian ── hessian_directions ─┐   third_network ─── three_models
-              ├─ directions ────────────────────┴─ surface ── curvature_check
-              ├─ slices
-              └─ trajectory                         (every stage after training takes it)
+    training ─┬─ interpolation_path, random_slices, optimizer_trajectory
+              ├─ hessian_spectrum ─ hessian_directions ─┐  (directions=hessian)
+              ├─ directions ────────────────────────────┴─ surface_grid ─ curvature
+              ├─ second_network ─ connectivity_path
+              └─ third_network ─ three_models (with the second network)
 
 `compute` then assembles the metrics and tables (the final tables; cached as the run's own entry).
 Stages hand each other weights and tables as arrays, which the cache keeps exactly, so a staged rerun
