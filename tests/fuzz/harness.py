@@ -2,7 +2,8 @@
 
 Every file under `corpus/<loader>/` is bad input by construction, so the only right outcome is
 `InputError` (a clean message). Anything else is a finding: another exception (a traceback a user
-would see), no answer within the time bound (a hang), or a return value (garbage silently accepted).
+would see), no answer within the time bound (a hang), a dead worker process (a crash), or a return
+value (garbage silently accepted).
 
 Cases run one at a time in a worker process, so a hang is killed and the next case goes on; the worker
 is reused while it behaves, because importing torch and pandas per case would cost more than the cases.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).parent / "corpus"
 TIME_BOUND_S = 30.0
-OUTCOMES = ("clean", "traceback", "hang", "accepted")
+OUTCOMES = ("clean", "traceback", "hang", "crash", "accepted")
 
 
 @dataclass
@@ -72,13 +73,19 @@ class _Worker:
         self.process.start()
 
     def ask(self, loader: str, path: Path, bound: float) -> tuple[str, str]:
+        """The case's outcome; a worker that dies (a crash, or one that could not start) is a finding at
+        once rather than a wait for the time bound."""
         import queue
 
         self.jobs.put((loader, str(path)))
-        try:
-            return self.answers.get(timeout=bound)
-        except queue.Empty:
-            return ("hang", f"no answer within {bound:.0f} s")
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            try:
+                return self.answers.get(timeout=0.2)
+            except queue.Empty:
+                if not self.process.is_alive():
+                    return ("crash", f"the worker process died (exit code {self.process.exitcode})")
+        return ("hang", f"no answer within {bound:.0f} s")
 
     def stop(self) -> None:
         self.process.kill()
@@ -100,8 +107,11 @@ def run_corpus(loaders: list[str] | None = None, bound: float = TIME_BOUND_S) ->
             for path in cases(loader):
                 # the first case also pays for importing the loader's libraries in the worker
                 outcome, detail = worker.ask(loader, path, bound * (3 if report.cases == 0 else 1))
-                if outcome == "hang":
+                if outcome in ("hang", "crash"):
                     worker.stop()
+                    if outcome == "crash" and report.cases == 0:  # it died on its first case: it will not start
+                        report.outcomes[outcome].append((str(path.relative_to(CORPUS / loader)), detail))
+                        raise RuntimeError(f"the fuzz worker process could not run: {detail}")
                     worker = _Worker()
                 report.outcomes[outcome].append((str(path.relative_to(CORPUS / loader)), detail))
             reports.append(report)
