@@ -55,9 +55,10 @@ def test_run_writes_result_and_second_run_is_a_fast_hit(tmp_path):
         env={**os.environ, "LABSCOPE_CACHE_DIR": str(cache)}).stderr
     assert "| torch" not in modules and "| plotly" not in modules and "| streamlit" not in modules
 
-    info = labscope("cache", "info", cache=cache)
-    assert json.loads(info.stdout)["entries"] == 1
-    assert "removed 1 entries" in labscope("cache", "clear", cache=cache).stdout
+    info = json.loads(labscope("cache", "info", cache=cache).stdout)
+    assert info["analyses"]["loss_landscape"]["entries"] == 1  # the result; beside it its 12 computed stages
+    assert info["entries"] == 13 and info["analyses"]["loss_landscape.network"]["entries"] == 1
+    assert "removed 13 entries" in labscope("cache", "clear", cache=cache).stdout
     assert json.loads(labscope("cache", "info", cache=cache).stdout)["entries"] == 0
 
 

@@ -77,10 +77,10 @@ def test_a_new_import_in_an_edited_file_is_followed(tree):
 
 
 def test_the_phase_diagram_depends_on_the_loss_landscape_training_code():
-    """The regression behind this: editing loss_landscape/compute.py left cached phase cells in place."""
+    """The regression behind this: editing loss_landscape's training code left cached phase cells in place."""
     from analyses.core import get
 
     phases = code_version.imported_modules(code_version.package_files(Path(code_version.ROOT) / "landscape_phases"))
-    assert "analyses.loss_landscape.compute" in phases
+    assert "analyses.loss_landscape.training" in phases
     assert not any(m.endswith(".figures") for m in phases)
     assert get("landscape_phases").code_version.startswith(get("landscape_phases").version + "+")

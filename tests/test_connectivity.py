@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from analyses.loss_landscape.compute import evaluate
+from analyses.loss_landscape.training import evaluate
 from analyses.loss_landscape.connectivity import barriers, interpolate, permute, weight_matching
 from analyses.loss_landscape.data import load_split
 from analyses.loss_landscape.models import build_model

@@ -9,7 +9,8 @@ import torch
 from analyses.core import run
 from analyses.landscape_phases import ANALYSIS
 from analyses.landscape_phases import compute as grid_module
-from analyses.landscape_phases.cells import linear_cka, with_label_noise
+from analyses.landscape_phases.cells import linear_cka
+from analyses.loss_landscape.training import with_label_noise
 from analyses.landscape_phases.figures import PHASES, phase
 
 
@@ -43,7 +44,7 @@ def test_phases_follow_the_thresholds():
 def test_smoke_grid_barrier_falls_with_width_and_cells_are_cached_one_by_one(store, monkeypatch):
     calls = []
     original = grid_module.compute_cell
-    monkeypatch.setattr(grid_module, "compute_cell", lambda cell: calls.append(cell) or original(cell))
+    monkeypatch.setattr(grid_module, "compute_cell", lambda cell, *ctx: calls.append(cell) or original(cell, *ctx))
     first = run(ANALYSIS, "smoke", store=store)
     grid = first.result.tables["grid"]
     assert len(grid) == 4 and len(calls) == 4

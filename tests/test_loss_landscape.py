@@ -10,7 +10,8 @@ from torch import nn
 
 from analyses.core import Context, ParameterError, run
 from analyses.loss_landscape import ANALYSIS
-from analyses.loss_landscape.compute import compute, evaluate
+from analyses.loss_landscape.compute import compute
+from analyses.loss_landscape.training import evaluate
 from analyses.loss_landscape.data import DataError, read_csv_dataset
 from analyses.loss_landscape.directions import filter_normalized_direction, offset
 
@@ -301,7 +302,7 @@ def test_teacher_student_regression_and_modular_arithmetic():
 
 
 def test_norm_layer_policy_is_visible_and_leaves_the_model_alone():
-    from analyses.loss_landscape.compute import evaluate
+    from analyses.loss_landscape.training import evaluate
     from analyses.loss_landscape.models import build_model
 
     torch.manual_seed(0)
@@ -374,7 +375,8 @@ def test_the_surface_refines_coarse_to_fine_and_equals_a_direct_evaluation():
     import torch
 
     from analyses.core import Context
-    from analyses.loss_landscape.compute import _losses, refinement_levels, surface
+    from analyses.loss_landscape.compute import refinement_levels, surface
+    from analyses.loss_landscape.training import losses as _losses
     from analyses.loss_landscape.directions import offset
     from analyses.loss_landscape.problem import builtin
 

@@ -12,7 +12,9 @@ from torch import nn
 import byo_example
 from analyses.core import Context, InputError, run
 from analyses.loss_landscape import ANALYSIS
-from analyses.loss_landscape.compute import _losses, compute, plane_directions, plane_evaluator, train
+from analyses.loss_landscape.compute import compute, plane_directions, plane_evaluator
+from analyses.loss_landscape.training import losses as _losses
+from analyses.loss_landscape.training import train
 from analyses.loss_landscape.custom import load_checkpoints, resolve
 from analyses.loss_landscape.directions import offset
 from analyses.loss_landscape.problem import load
@@ -237,7 +239,7 @@ def test_the_page_says_why_a_view_is_missing():
 
 
 def test_recompute_policy_switches_only_the_norm_layers_of_a_users_model():
-    from analyses.loss_landscape.compute import evaluate
+    from analyses.loss_landscape.training import evaluate
 
     byo_example.MODELS.clear()
     model, (x, y), _, _ = byo_example.cnn_with_batchnorm(seed=0)

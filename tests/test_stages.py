@@ -103,3 +103,35 @@ def test_a_stage_after_a_skipped_one_gets_none(store):
         results, records = pipeline.run({"on": False}, context)
         assert seen["optional"] is None and results["optional"] is None
         assert [r.status for r in records] == ["skipped", "computed"]
+
+
+def test_a_stage_with_its_own_entry_is_shared_between_analyses(store):
+    from analyses.core import Context, Result
+    from analyses.core.cache import cache_key
+    from analyses.core.stages import Pipeline
+
+    computed = []
+
+    def entry(params):  # both analyses name the shared part the same way
+        return "shared.part", cache_key("shared.part", "code-1", {"size": params["size"]})
+
+    def pipeline_for(reader_name):
+        pipeline = Pipeline()
+
+        @pipeline.stage(reads=("size",), entry=entry)
+        def part(ctx, *, size):
+            computed.append(reader_name)
+            return Result(metrics={"size": float(size)})
+
+        @pipeline.stage(reads=("factor",), after=("part",))
+        def use(ctx, part, *, factor):
+            return Result(metrics={"value": part.metrics["size"] * factor})
+
+        return pipeline
+
+    first, _ = pipeline_for("alpha").run({"size": 3, "factor": 2}, Context(store=store, scope="alpha@1+a"))
+    results, records = pipeline_for("beta").run({"size": 3, "factor": 5}, Context(store=store, scope="beta@7+b"))
+    assert computed == ["alpha"] and [r.status for r in records] == ["read back", "computed"]
+    assert results["use"].metrics["value"] == 15.0
+    with pytest.raises(ValueError, match="shared through its entry"):  # its key holds no other stage's
+        pipeline_for("gamma").stage(after=("part",), entry=entry)(lambda ctx, part: None)

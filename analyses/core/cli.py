@@ -77,6 +77,11 @@ def cmd_run(args) -> int:
     source = "cache" if outcome.cache_hit else "computed"
     print(f"{outcome.analysis.name}: {source} in {outcome.wall_seconds:.2f} s "
           f"(original computation {outcome.compute_seconds:.2f} s) -> {out / 'result.json'}")
+    stages = outcome.result.provenance.get("stages")
+    if stages and not outcome.cache_hit:  # a hit ran no stage; its report is the original computation's
+        from .stages import describe
+
+        print(describe(stages))
     if outcome.problem:
         print(f"note: a corrupt cache entry was found and recomputed ({outcome.problem})", file=sys.stderr)
     return 0

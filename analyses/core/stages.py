@@ -16,6 +16,9 @@ figure builders excepted; see code_version.py). Changing a parameter therefore r
 stages that read it and those downstream; everything else is read back, and only what is read back
 when a computed stage needs it. Keys depend on parameters and keys alone, so what will run is known
 before anything runs: the progress bar is shared among the stages that compute.
+
+A stage that other analyses compute too (a trained network) names its entry itself (`entry=`): a
+function of the parameters it reads gives the entry's name and key, the same whichever analysis asks.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class Stage:
     after: tuple[str, ...] = ()  # stages whose results it takes, passed as keyword arguments by stage name
     weight: float = 1.0  # relative cost, to share the progress bar
     when: Callable[[Mapping[str, Any]], bool] | None = None  # runs only if true (its inputs get None otherwise)
+    # A stage other analyses compute too (a trained network): (entry name, key) from the parameters it reads,
+    # the same for every analysis that asks, so they share one entry. It takes no other stage's result.
+    entry: Callable[[Mapping[str, Any]], tuple[str, str]] | None = None
 
     def code_version(self) -> str:
         from .code_version import digest
@@ -58,13 +64,17 @@ class Pipeline:
     stages: dict[str, Stage] = field(default_factory=dict)
 
     def stage(self, reads: tuple[str, ...] = (), after: tuple[str, ...] = (), weight: float = 1.0,
-              when: Callable[[Mapping[str, Any]], bool] | None = None):
+              when: Callable[[Mapping[str, Any]], bool] | None = None,
+              entry: Callable[[Mapping[str, Any]], tuple[str, str]] | None = None):
         """Register the decorated function as a stage named after it (in order: inputs first)."""
         def register(function: Callable[..., Result]) -> Callable[..., Result]:
             missing = [name for name in after if name not in self.stages]
             if missing:
                 raise ValueError(f"stage {function.__name__!r} takes {missing} before they are declared")
-            self.stages[function.__name__] = Stage(function.__name__, function, tuple(reads), tuple(after), weight, when)
+            if entry is not None and after:
+                raise ValueError(f"stage {function.__name__!r} is shared through its entry: it cannot take {after}")
+            self.stages[function.__name__] = Stage(function.__name__, function, tuple(reads), tuple(after), weight,
+                                                   when, entry)
             return function
 
         return register
@@ -74,17 +84,26 @@ class Pipeline:
 
     def keys(self, values: Mapping[str, Any], key_values: Mapping[str, Any], scope: str) -> dict[str, str | None]:
         """Each stage's cache key (None for a stage that does not run), from parameters and code alone."""
+        return {name: entry and entry[1] for name, entry in self.entries(values, key_values, scope).items()}
+
+    def entries(self, values: Mapping[str, Any], key_values: Mapping[str, Any], scope: str
+                ) -> dict[str, tuple[str, str] | None]:
+        """Each stage's cache entry as (name, key), None for a stage that does not run."""
         analysis, _, version = scope.partition("@")
         declared = version.split("+")[0]
-        keys: dict[str, str | None] = {}
+        entries: dict[str, tuple[str, str] | None] = {}
         for stage in self.stages.values():
             if stage.when is not None and not stage.when(values):
-                keys[stage.name] = None
+                entries[stage.name] = None
                 continue
-            material = {"params": {name: key_values[name] for name in stage.reads},
-                        "inputs": {name: keys[name] for name in stage.after}}
-            keys[stage.name] = cache_key(f"{analysis}.{stage.name}", f"{declared}+{stage.code_version()}", material)
-        return keys
+            params = {name: key_values[name] for name in stage.reads}
+            if stage.entry is not None:
+                entries[stage.name] = stage.entry(params)
+                continue
+            material = {"params": params, "inputs": {name: entries[name] and entries[name][1] for name in stage.after}}
+            name = f"{analysis}.{stage.name}"
+            entries[stage.name] = (name, cache_key(name, f"{declared}+{stage.code_version()}", material))
+        return entries
 
     def run(self, values: Mapping[str, Any], ctx: Context, key_values: Mapping[str, Any] | None = None
             ) -> tuple[dict[str, Result | None], list[StageRecord]]:
@@ -94,11 +113,11 @@ class Pipeline:
         default the runner's, else `values` themselves. Without a store (a bare Context) every stage computes.
         """
         key_values = key_values if key_values is not None else (ctx.key_params or values)
-        analysis = ctx.scope.partition("@")[0]
-        keys = self.keys(values, key_values, ctx.scope)
+        entries = self.entries(values, key_values, ctx.scope)
+        keys = {name: entry and entry[1] for name, entry in entries.items()}
         store = ctx.store
-        cached = {name: key is not None and store is not None and _stored(store, f"{analysis}.{name}", key)
-                  for name, key in keys.items()}
+        cached = {name: entry is not None and store is not None and _stored(store, *entry)
+                  for name, entry in entries.items()}
         needed = self._needed(keys, cached)
         to_run = [s for s in self.stages.values() if keys[s.name] is not None and not cached[s.name]]
         total = sum(s.weight for s in to_run) or 1.0
@@ -122,15 +141,14 @@ class Pipeline:
                 sub.report(0.0, "")  # a cancel point between stages
                 kwargs = {name: values[name] for name in stage.reads}
                 kwargs.update({name: results[name] if name in results or keys[name] is None
-                               else _LazyResult(store, f"{analysis}.{name}", keys[name])
-                               for name in stage.after})
+                               else _LazyResult(store, *entries[name]) for name in stage.after})
                 return stage.function(sub, **kwargs)
 
             t0 = time.perf_counter()
             if store is None:
                 result, hit = compute(), False
             else:
-                lookup = store.get_or_compute(f"{analysis}.{stage.name}", key, compute)
+                lookup = store.get_or_compute(*entries[stage.name], compute)
                 result, hit = lookup.result, lookup.cache_hit
             seconds = time.perf_counter() - t0
             results[stage.name] = result
@@ -139,7 +157,7 @@ class Pipeline:
                 done += stage.weight
         for name in self.stages:  # read back last what no computed stage needed: the final tables may
             if name not in results:  # still want it
-                results[name] = None if keys[name] is None else _LazyResult(store, f"{analysis}.{name}", keys[name])
+                results[name] = None if keys[name] is None else _LazyResult(store, *entries[name])
         return results, [records[name] for name in self.stages]
 
     def _needed(self, keys: Mapping[str, str | None], cached: Mapping[str, bool]) -> set[str]:
@@ -195,3 +213,13 @@ def _scaled(ctx: Context, start: float, end: float, stage: str) -> Context:
 def stage_report(records: list[StageRecord]) -> list[dict[str, Any]]:
     """What happened to each stage, for the result's provenance (the page and result.json show it)."""
     return [{"stage": r.stage, "status": r.status, "seconds": r.seconds} for r in records]
+
+
+def describe(report: list[dict[str, Any]]) -> str:
+    """The stage report as text, a line per stage (the CLI prints it after a run that computed)."""
+    counts = {status: sum(1 for r in report if r["status"] == status) for status in ("computed", "read back", "skipped")}
+    width = max(len(r["stage"]) for r in report)
+    lines = [f"stages: {', '.join(f'{n} {status}' for status, n in counts.items() if n)}"]
+    lines += [f"  {r['stage']:<{width}}  {r['status']:<9}" + (f"  {r['seconds']:.2f} s" if r["status"] == "computed" else "")
+              for r in report]
+    return "\n".join(lines)

@@ -10,15 +10,13 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from analyses.core import Result
+from analyses.core import Context, Result
 from analyses.loss_landscape import connectivity, hessian
-from analyses.loss_landscape.compute import _losses, train
-from analyses.loss_landscape.problem import builtin
+from analyses.loss_landscape.training import (curves, losses, network_model, network_problem, network_settings,
+                                              trained_network)
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -29,52 +27,43 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(cross / ((x.T @ x).norm() * (y.T @ y).norm()))
 
 
-def with_label_noise(labels: torch.Tensor, fraction: float, classes: int, seed: int) -> torch.Tensor:
-    """Move `fraction` of the labels, chosen at random, to another class chosen at random."""
-    if fraction <= 0:
-        return labels
-    rng = np.random.default_rng(seed)
-    noisy = labels.clone()
-    flip = rng.choice(len(labels), size=int(round(fraction * len(labels))), replace=False)
-    shift = torch.from_numpy(rng.integers(1, classes, size=len(flip)))
-    noisy[flip] = (labels[flip] + shift) % classes
-    return noisy
-
-
-def compute_cell(params: Mapping[str, Any]) -> Result:
+def compute_cell(params: Mapping[str, Any], ctx: Context | None = None) -> Result:
     """`params`: dataset, width, train_size (0: all), depth, lr, epochs, batch_size, seeds, label_noise,
-    eval_samples, data_seed."""
-    base = {"dataset": params["dataset"], "data_file": None, "test_fraction": 0.25, "seed": params["data_seed"],
-            "train_samples": params["train_size"],
-            "model": "mlp", "width": params["width"], "depth": params["depth"], "norm": "none",
-            "norm_policy": "eval", "optimizer": "sgd", "lr": params["lr"], "weight_decay": 0.0,
-            "batch_size": params["batch_size"], "epochs": params["epochs"]}
-    problem = builtin(base)
+    eval_samples, data_seed.
+
+    Each seed's network is the loss landscape's (`trained_network`): a loss-landscape run with the same
+    settings (seed = data_seed = the network's seed) reads it back, and this cell reads back the networks
+    such runs trained."""
+    ctx = ctx or Context(device="cpu")
+    settings = [network_settings(dataset=params["dataset"], width=params["width"], depth=params["depth"],
+                                 lr=params["lr"], epochs=params["epochs"], batch_size=params["batch_size"], seed=seed,
+                                 data_seed=params["data_seed"], train_samples=params["train_size"],
+                                 label_noise=params["label_noise"]) for seed in range(params["seeds"])]
+    problem = network_problem(settings[0])
     split = problem.split
-    split.y_train = with_label_noise(split.y_train, params["label_noise"], split.n_classes, params["data_seed"])
     subset = torch.randperm(len(split.x_train), generator=torch.Generator().manual_seed(0))[: params["eval_samples"]]
     x_eval, y_eval = split.x_train[subset], split.y_train[subset]
     data = ((x_eval, y_eval), (split.x_test, split.y_test))
 
     nets, rows = [], []
-    for seed in range(params["seeds"]):
-        model = problem.make_model(seed)
-        history, _ = train(model, problem, base, seed, lambda *_: None, exploding=None)  # hot cells may blow up
-        weights = {n: p.detach().clone() for n, p in model.named_parameters()}
-        loss_fn = hessian.make_loss_fn(model, x_eval, y_eval)
-        generator = torch.Generator().manual_seed(seed)
-        top = hessian.top_eigenpairs(loss_fn, weights, k=1, max_iter=100, tol=1e-3, generator=generator).values[0]
-        trace, _ = hessian.hutchinson_trace(loss_fn, weights, samples=16, generator=generator)
-        with torch.no_grad():
-            representation = model[:-1](split.x_test)
-        nets.append((model, weights, representation))
-        last = history.iloc[-1]
+    for seed, network in enumerate(settings):
+        trained = trained_network(ctx, network, "cpu", stop_above=None)  # hot cells may blow up and settle
+        with network_model(problem, seed, "cpu", _final(trained)) as model:
+            weights = {n: p.detach().clone() for n, p in model.named_parameters()}
+            loss_fn = hessian.make_loss_fn(model, x_eval, y_eval)
+            generator = torch.Generator().manual_seed(seed)
+            top = hessian.top_eigenpairs(loss_fn, weights, k=1, max_iter=100, tol=1e-3, generator=generator).values[0]
+            trace, _ = hessian.hutchinson_trace(loss_fn, weights, samples=16, generator=generator)
+            with torch.no_grad():
+                representation = model[:-1](split.x_test)
+        nets.append((model.eval(), weights, representation))
+        last = curves(trained).iloc[-1]
         rows.append({"seed": seed, "test_accuracy": last.test_accuracy, "train_loss": last.train_loss,
                      "lambda_max": top, "trace": trace})
 
     pairs = []
     for (i, (model, a, ra)), (j, (_, b, rb)) in combinations(enumerate(nets), 2):
-        path = connectivity.interpolate(model, a, b, lambda w: _losses(model, w, data, problem), points=11)
+        path = connectivity.interpolate(model, a, b, lambda w: losses(model, w, data, problem), points=11)
         barrier = connectivity.barriers(path.alpha, path.train_loss)["barrier_mean"]
         pairs.append({"seed_a": i, "seed_b": j, "barrier": barrier, "cka": linear_cka(ra, rb)})
     seeds, pairs = pd.DataFrame(rows), pd.DataFrame(pairs)
@@ -82,3 +71,8 @@ def compute_cell(params: Mapping[str, Any]) -> Result:
                "trace": float(seeds.trace.mean()), "barrier": float(pairs.barrier.mean()),
                "cka": float(pairs.cka.mean())}
     return Result(metrics=metrics, tables={"seeds": seeds, "pairs": pairs})
+
+
+def _final(trained: Result) -> dict:
+    """The trained network's full state dict (as arrays)."""
+    return {name[len("final/"):]: a for name, a in trained.arrays.items() if name.startswith("final/")}

@@ -52,7 +52,7 @@ def compute(params: Mapping[str, Any], ctx: Context) -> Result:
                 "lr": lr, "epochs": params["epochs"], "batch_size": batch, "seeds": params["seeds"],
                 "label_noise": params["label_noise"], "eval_samples": params["eval_samples"],
                 "data_seed": params["data_seed"]}
-        result = ctx.cached("cell", cell, lambda cell=cell: compute_cell(cell))  # each cell its own cache entry
+        result = ctx.cached("cell", cell, lambda cell=cell: compute_cell(cell, ctx))  # each cell its own cache entry
         rows[done] = _row(width, size, lr, batch, result.metrics)
         ctx.preview(Result(tables={"grid": pd.DataFrame(rows)}))  # the grid fills in on the page
     grid = pd.DataFrame(rows)

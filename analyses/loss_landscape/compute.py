@@ -1,177 +1,51 @@
-"""Train, then probe the loss around the solution: curves, 1D path, 2D surface, Hessian, connectivity."""
+"""Train, then probe the loss around the solution: curves, 1D path, 2D surface, Hessian, connectivity.
+
+The analysis is a graph of cached stages (see analyses/core/stages.py), each a function with the
+parameters it reads listed next to it, so a slider recomputes only its own part:
+
+    training ─┬─ interpolation_path, random_slices, optimizer_trajectory
+              ├─ hessian_spectrum ─ hessian_directions ─┐  (directions=hessian)
+              ├─ directions ────────────────────────────┴─ surface_grid ─ curvature
+              ├─ second_network ─ connectivity_path
+              └─ third_network ─ three_models (with the second network)
+
+`compute` then assembles the metrics and tables (the final tables; cached as the run's own entry).
+Stages hand each other weights and tables as arrays, which the cache keeps exactly, so a staged rerun
+gives the numbers of a run from an empty cache. The training stage is `training.py`'s shared network:
+a phase-diagram cell with the same settings reads it back.
+"""
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from analyses.core import Context, Result
-from analyses.core.errors import Diverged
+from analyses.core.stages import Pipeline, stage_report
 
 from . import connectivity, hessian, trajectory
 from .data import DataError
 from .directions import filter_normalized_direction, offset
 from .plane import PlaneEvaluator
-from .problem import Problem, cross_entropy
-from .problem import load as load_problem
+from .problem import Problem
+from .tables import frame_from_arrays, frames_to_arrays
+from .training import (EXPLODING, PROBLEM_READS, TRAINING_READS, arrays_of, check_converged, checkpoints_of, curves,
+                       landscape_network, landscape_problem, losses, network_entry, network_model, norm_layers,
+                       state_of, train, train_network)
 
-# Shares of the progress bar given to each phase, in order.
-PHASES = {"train": 0.2, "interpolation": 0.05, "hessian": 0.15, "surface": 0.2, "slices": 0.05,
-          "trajectory": 0.1, "connectivity": 0.15, "third_network": 0.05, "three_models": 0.05}
-
-
-def _phase_start(name: str) -> float:
-    names = list(PHASES)
-    return sum(PHASES[n] for n in names[: names.index(name)])
-
-
-def _report(ctx: Context, phase: str, done: float, message: str) -> None:
-    ctx.report(_phase_start(phase) + PHASES[phase] * done, message)
-
-
-# A batch loss this many times the initial loss means training has blown up (a finite 1e11 surface otherwise).
-EXPLODING = 10.0
-
-
-def norm_layers(model: nn.Module) -> list[nn.Module]:
-    """Norm layers that keep running statistics (batch norm, instance norm with tracking), the user's included."""
-    return [m for m in model.modules()
-            if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats]
-
-
-@contextmanager
-def _train_mode(modules: list[nn.Module]):
-    """Only these modules in train mode (dropout elsewhere stays off); their previous modes restored after."""
-    before = [m.training for m in modules]
-    try:
-        for m in modules:
-            m.train()
-        yield
-    finally:
-        for m, mode in zip(modules, before):
-            m.train(mode)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             loss=cross_entropy, classification: bool = True,
-             norm_policy: str = "eval") -> tuple[float, float]:
-    """Mean loss and accuracy (NaN unless classifying) of `model` with its parameters replaced by `weights`.
-
-    The model is evaluated in eval mode (dropout off). With norm_policy="recompute", its norm layers, and
-    only they, use the statistics of this batch, on copies of their buffers, so the model's own running
-    statistics are never changed.
-    """
-    norms = norm_layers(model) if norm_policy == "recompute" else []
-    if norms:
-        buffers = {name: b.clone() for name, b in model.named_buffers()}
-        with _train_mode(norms):
-            outputs = functional_call(model, {**weights, **buffers}, (x,))
-    else:
-        outputs = functional_call(model, weights, (x,))
-    value = loss(outputs, y).item()
-    accuracy = (outputs.argmax(dim=1) == y).float().mean().item() if classification else float("nan")
-    return value, accuracy
-
-
-def train(model: nn.Module, problem: Problem, params: Mapping[str, Any], seed: int, progress,
-          first_epoch: int = 0, preview=None, exploding: float | None = EXPLODING) -> tuple[pd.DataFrame, list[dict]]:
-    """Train in place from `first_epoch` to params["epochs"]; `progress(epoch, epochs, loss)` after each,
-    and `preview(curves so far)` if given.
-
-    A non-finite batch loss, or one above `exploding` times the initial loss, stops training with
-    `Diverged` (naming 'lr'); `exploding=None` lets a loss blow up and settle (a phase diagram's hot
-    cells are meant to).
-
-    Returns the curves and a copy of the weights after every epoch (the first is the start),
-    for the trajectory and for spawning a second network. `seed` sets the batch order.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    if params["optimizer"] == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=params["lr"], momentum=0.9,
-                                    weight_decay=params["weight_decay"])
-    else:  # AdamW: decoupled weight decay, which is what lets modular addition generalise
-        optimizer = torch.optim.AdamW(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
-    device = next(model.parameters()).device
-    split = problem.split
-    x, y = split.x_train.to(device), split.y_train.to(device)
-    data = ((x, y), (split.x_test.to(device), split.y_test.to(device)))
-    rows, checkpoints = [], []
-
-    def record(epoch: int) -> None:
-        weights = dict(model.named_parameters())
-        checkpoints.append({name: w.detach().clone() for name, w in weights.items()})
-        rows.append({"epoch": epoch, **_losses(model, weights, data, problem)})
-
-    record(first_epoch)
-    epochs = params["epochs"]
-    for epoch in range(first_epoch + 1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(x), generator=generator).to(device)
-        for start in range(0, len(x), params["batch_size"]):
-            batch = order[start:start + params["batch_size"]]
-            optimizer.zero_grad(set_to_none=True)
-            loss = problem.loss(model(x[batch]), y[batch])
-            _check_divergence(loss.detach().item(), rows[0]["train_loss"], epoch, params, exploding)
-            loss.backward()
-            optimizer.step()
-        model.eval()
-        record(epoch)
-        progress(epoch, epochs, rows[-1]["train_loss"])
-        if preview is not None:
-            preview(pd.DataFrame(rows))
-    return pd.DataFrame(rows), checkpoints
-
-
-def _check_divergence(loss: float, initial: float, epoch: int, params, exploding: float | None) -> None:
-    if math.isfinite(loss) and (exploding is None or loss <= exploding * max(initial, 1.0)):
-        return
-    what = "a non-finite batch loss" if not math.isfinite(loss) else (
-        f"a batch loss of {loss:.3g}, over {exploding:g}x the initial {initial:.3g}")
-    raise Diverged(f"training diverged at epoch {epoch} ({what}); lower 'lr', the learning rate "
-                   f"(now {params['lr']:g})")
-
-
-def _losses(model, weights, data, problem: Problem) -> dict[str, float]:
-    (x, y), (x_test, y_test) = data
-    train_loss, train_acc = evaluate(model, weights, x, y, problem.loss, problem.classification, problem.norm_policy)
-    test_loss, test_acc = evaluate(model, weights, x_test, y_test, problem.loss, problem.classification,
-                                   problem.norm_policy)
-    return {"train_loss": train_loss, "train_accuracy": train_acc, "test_loss": test_loss, "test_accuracy": test_acc}
-
-
-def parameters_of(model: nn.Module, state: dict) -> dict[str, torch.Tensor]:
-    """The parameter entries of a full state dict (the landscape moves parameters; buffers stay)."""
-    return {name: state[name] for name, _ in model.named_parameters()}
-
-
-def recorded(model, problem: Problem, data) -> tuple[pd.DataFrame, list[dict]]:
-    """Curves for checkpoints the user supplied, in place of training (index i is 'epoch' i).
-
-    Each checkpoint is evaluated with its own buffers (a batch norm's running statistics); the model
-    keeps the last checkpoint's, the ones every later view uses. Returns the parameter dicts.
-    """
-    rows, checkpoints = [], []
-    device = next(model.parameters()).device
-    for i, state in enumerate(problem.checkpoints):
-        model.load_state_dict(state)
-        checkpoints.append({n: w.to(device) for n, w in parameters_of(model, state).items()})
-        rows.append({"epoch": i, **_losses(model, checkpoints[-1], data, problem)})
-    return pd.DataFrame(rows), checkpoints
+EVAL_READS = PROBLEM_READS + ("eval_samples",)  # the problem, and the training subset the landscape is evaluated on
 
 
 def interpolation(model, start, end, data, problem: Problem, points: int) -> pd.DataFrame:
     """Goodfellow et al.'s 1D path theta(alpha) = (1 - alpha) theta_0 + alpha theta_1, a little past both ends."""
     alphas = np.union1d(np.linspace(-0.25, 1.25, points), [0.0, 1.0])
     difference = {name: end[name] - start[name] for name in end}
-    return pd.DataFrame([{"alpha": float(alpha), **_losses(model, offset(start, [(float(alpha), difference)]), data,
+    return pd.DataFrame([{"alpha": float(alpha), **losses(model, offset(start, [(float(alpha), difference)]), data,
                                                            problem)}
                          for alpha in alphas])
 
@@ -179,7 +53,7 @@ def interpolation(model, start, end, data, problem: Problem, points: int) -> pd.
 def plane_evaluator(model, center, directions, data, problem: Problem) -> PlaneEvaluator:
     """Loss and accuracy at many points of the plane center + a d1 + b d2 (see plane.py), exact to rounding."""
     return PlaneEvaluator(model, center, directions, data, problem,
-                          plain=lambda weights: _losses(model, weights, data, problem))
+                          plain=lambda weights: losses(model, weights, data, problem))
 
 
 def refinement_levels(n: int) -> list[list[int]]:
@@ -198,8 +72,7 @@ def refinement_levels(n: int) -> list[list[int]]:
     return levels
 
 
-def surface(model, center, directions, data, problem: Problem, xs, ys, ctx: Context,
-            phase: str = "surface", preview=None) -> pd.DataFrame:
+def surface(model, center, directions, data, problem: Problem, xs, ys, ctx: Context, preview=None) -> pd.DataFrame:
     """Loss and accuracy on the plane center + a*d1 + b*d2 for a in xs, b in ys.
 
     Computed coarse to fine (see `refinement_levels`); `preview(table)` receives each finished level,
@@ -212,10 +85,9 @@ def surface(model, center, directions, data, problem: Problem, xs, ys, ctx: Cont
         for j in level_y:
             new_points = [i for i in level_x if (i, j) not in values]
             points = [(float(xs[i]), float(ys[j])) for i in new_points]
-            for i, (a, b), losses in zip(new_points, points, evaluate_points(points)):
-                values[i, j] = {"x": a, "y": b, **losses}
-            _report(ctx, phase, len(values) / total, f"{phase}: {len(values)}/{total} points, "
-                                                     f"{len(level_x)}x{len(level_y)} grid")
+            for i, (a, b), measured in zip(new_points, points, evaluate_points(points)):
+                values[i, j] = {"x": a, "y": b, **measured}
+            ctx.report(len(values) / total, f"{len(values)}/{total} points, {len(level_x)}x{len(level_y)} grid")
         if preview is not None and len(values) < total:
             preview(pd.DataFrame([values[i, j] for j in level_y for i in level_x]))
     return pd.DataFrame([values[i, j] for j in range(len(ys)) for i in range(len(xs))])
@@ -240,9 +112,9 @@ def slices(model, center, data, problem: Problem, params, ctx: Context) -> pd.Da
                      filter_normalized_direction(cpu_center, generator, params["bias_direction"]).items()}
         still = {n: torch.zeros_like(d) for n, d in direction.items()}
         points = [(float(t), 0.0) for t in coords]
-        for (t, _), losses in zip(points, plane_evaluator(model, center, [direction, still], data, problem)(points)):
-            rows.append({"seed": params["direction_seed"] + 1 + k, "t": t, **losses})
-        _report(ctx, "slices", (k + 1) / params["slice_seeds"], f"1D slices: direction {k + 1}/{params['slice_seeds']}")
+        for (t, _), measured in zip(points, plane_evaluator(model, center, [direction, still], data, problem)(points)):
+            rows.append({"seed": params["direction_seed"] + 1 + k, "t": t, **measured})
+        ctx.report((k + 1) / params["slice_seeds"], f"direction {k + 1}/{params['slice_seeds']}")
     return pd.DataFrame(rows)
 
 
@@ -266,11 +138,11 @@ def optimizer_path(model, checkpoints, center, data, problem: Problem, params, c
     """Li et al.'s section 7: the checkpoints on the PCA plane of (theta_i - theta_T), over the loss on that plane."""
     plane = trajectory.pca_plane(checkpoints)
     steps = list(range(len(checkpoints)))  # epochs: checkpoint i is the weights after epoch i
-    path = trajectory.trajectory_table(plane, checkpoints, steps, lambda w: _losses(model, w, data, problem))
+    path = trajectory.trajectory_table(plane, checkpoints, steps, lambda w: losses(model, w, data, problem))
     amin, amax, bmin, bmax = trajectory.plane_range(path)
     points = params["grid_points"]
     grid = surface(model, center, [plane.d1, plane.d2], data, problem, np.linspace(amin, amax, points),
-                   np.linspace(bmin, bmax, points), ctx, phase="trajectory")
+                   np.linspace(bmin, bmax, points), ctx)
     return path.rename(columns={"step": "epoch"}), grid, plane.explained_variance_ratio
 
 
@@ -287,13 +159,13 @@ def hessian_summary(model, center, x, y, problem: Problem, params, ctx: Context)
     runs, rows = params["hessian_runs"], []
     for run in range(runs):
         generator = torch.Generator().manual_seed(params["seed"] + run)
-        _report(ctx, "hessian", 0.7 * run / runs, f"Hessian: run {run + 1}/{runs}, top eigenvalues")
+        ctx.report(0.7 * run / runs, f"run {run + 1}/{runs}, top eigenvalues")
         found = hessian.top_eigenpairs(loss_fn, weights, k=k, generator=generator)
         eigen = found if run == 0 else eigen
         trace, trace_se = hessian.hutchinson_trace(loss_fn, weights, samples=params["hessian_samples"],
                                                    generator=generator)
         rows.append({"run": run + 1, "top_eigenvalue": found.values[0], "trace": trace, "trace_stderr": trace_se})
-    _report(ctx, "hessian", 0.7, "Hessian: spectral density")
+    ctx.report(0.7, "spectral density")
     grid_values, density = hessian.lanczos_density(loss_fn, weights, steps=params["lanczos_steps"], runs=2,
                                                    generator=torch.Generator().manual_seed(params["seed"]))
     return eigen, pd.DataFrame(rows), pd.DataFrame({"eigenvalue": grid_values, "density": density})
@@ -366,7 +238,7 @@ def plane_through_three(model, weights: list[dict], data, problem: Problem, poin
     xs, ys = [p[0] for p in coords.values()], [p[1] for p in coords.values()]
     pad_x, pad_y = 0.2 * (max(xs) - min(xs)), 0.2 * (max(ys) - min(ys))
     grid = surface(model, a, [d1, d2], data, problem, np.linspace(min(xs) - pad_x, max(xs) + pad_x, points),
-                   np.linspace(min(ys) - pad_y, max(ys) + pad_y, points), ctx, phase="three_models")
+                   np.linspace(min(ys) - pad_y, max(ys) + pad_y, points), ctx)
     corners = pd.DataFrame([{"network": k, "x": x, "y": y} for k, (x, y) in coords.items()])
     return grid, corners
 
@@ -374,11 +246,11 @@ def plane_through_three(model, weights: list[dict], data, problem: Problem, poin
 def mode_connectivity(model, first, second, problem: Problem, params, data, device, ctx: Context):
     """The straight line from the first network to the second, naive and after weight matching."""
     def on_data(weights):
-        return _losses(model, weights, data, problem)
+        return losses(model, weights, data, problem)
 
     naive = connectivity.interpolate(model, first, second, on_data, points=params["interp_points"])
     table = naive.rename(columns=lambda c: c if c == "alpha" else f"naive_{c}")
-    _report(ctx, "connectivity", 0.85, "weight matching")
+    ctx.report(0.5, "weight matching")
     try:
         aligned, info = connectivity.weight_matching(model, first, second, seed=params["seed"])
     except ValueError as exc:  # an architecture weight matching cannot permute (a custom model, say)
@@ -388,137 +260,252 @@ def mode_connectivity(model, first, second, problem: Problem, params, data, devi
     return table.merge(matched.rename(columns=lambda c: c if c == "alpha" else f"aligned_{c}"), on="alpha"), info
 
 
-def _snapshot(model: nn.Module) -> tuple[dict, dict]:
-    """The model's state (parameters, buffers) and every module's mode, to hand the user's model back as given."""
-    return ({k: v.detach().clone() for k, v in model.state_dict().items()},
-            {name: m.training for name, m in model.named_modules()})
-
-
-def _restore(model: nn.Module, snapshot: tuple[dict, dict]) -> None:
-    state, modes = snapshot
-    with torch.no_grad():
-        model.load_state_dict(state)
-    for name, m in model.named_modules():
-        m.train(modes.get(name, m.training))
-
-
-def _first_network(model, problem: Problem, params, data, device, ctx: Context):
-    """(curves, parameter checkpoints, initial weights) of the network analysed: the user's checkpoints
-    (loaded with their buffers, evaluated in eval mode), or a network trained here."""
-    initial = {name: p.detach().clone() for name, p in model.named_parameters()}
-    split = problem.split
-    if problem.checkpoints:  # the user's trained weights: no training here
-        history, checkpoints = recorded(model, problem, ((split.x_train.to(device), split.y_train.to(device)),
-                                                         data[1]))
-        if len(checkpoints) > 1:
-            initial = checkpoints[0]
-        final = history.iloc[-1]
-        if not (math.isfinite(final.train_loss) and math.isfinite(final.test_loss)):
-            raise Diverged("the last checkpoint's weights give a non-finite loss on the data; check the "
-                           "'checkpoint' file (or the factory's data)")
-        return history, checkpoints, initial
-    history, checkpoints = train(model, problem, params, params["seed"],
-                                 lambda e, n, loss: _report(ctx, "train", e / n, f"training: epoch {e}/{n}, "
-                                                                                 f"loss {loss:.3f}"),
-                                 preview=lambda curves: ctx.preview(Result(tables={"training": curves})))
-    if not np.isfinite(history.iloc[-1][["train_loss", "test_loss"]].to_numpy(dtype=float)).all():
-        raise Diverged(f"training ended with a non-finite loss; lower 'lr', the learning rate (now {params['lr']:g})")
-    return history, checkpoints, initial
-
-
-def _notes(model, problem: Problem, params, checkpoints, matching) -> pd.DataFrame:
+def _notes(model, problem: Problem, params, checkpoints: int, skipped: str) -> pd.DataFrame:
     """Why a view is missing or computed differently than it might be read: shown on the page, kept in result.json."""
     notes = []
     if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in model.modules()):
         notes.append(("all views", "dropout is off (eval mode) wherever the loss is evaluated; it is on only "
                                    "while a network is trained here"))
     if problem.checkpoints:
-        notes.append(("training", f"not trained here: the curves are the {len(checkpoints)} checkpoint(s) of the "
+        notes.append(("training", f"not trained here: the curves are the {checkpoints} checkpoint(s) of the "
                                   "file, evaluated on the whole training and test sets"))
         others = (f"the second and third networks (seeds {params['second_seed']} and {params['second_seed'] + 1})"
                   if params["three_models"] else f"the second network (seed {params['second_seed']})")
         notes.append(("mode connectivity", f"{others} trained here with the optimizer settings of this page"))
-    if len(checkpoints) < 2:
+    if checkpoints < 2:
         notes.append(("optimizer path", "skipped: it needs two or more checkpoints; the file holds one"))
     if norm_layers(model):
         if params["norm_policy"] == "eval":
             notes.append(("mode connectivity", "points between networks are evaluated with the first network's "
                                                "norm statistics (norm_policy=eval); recompute uses each point's own"))
-        if len(checkpoints) > 1:
+        if checkpoints > 1:
             notes.append(("optimizer path", "each checkpoint's curve uses its own norm statistics; points on the "
                                             "PCA plane use the last checkpoint's"))
-    if "skipped" in matching:
-        notes.append(("mode connectivity", f"weight matching skipped, so no aligned barrier: {matching['skipped']}"))
+    if skipped:
+        notes.append(("mode connectivity", f"weight matching skipped, so no aligned barrier: {skipped}"))
     return pd.DataFrame(notes, columns=["view", "note"])
 
 
-def compute(params: Mapping[str, Any], ctx: Context) -> Result:
+
+
+# ---- the stages --------------------------------------------------------------------------------------------
+
+pipeline = Pipeline()
+
+
+@pipeline.stage(reads=PROBLEM_READS + TRAINING_READS, weight=20,
+                entry=lambda params: network_entry(landscape_network(params)))
+def training(ctx: Context, **params) -> Result:
+    """Data and the first network: trained here (stopped if it blows up), or the user's checkpoints.
+    Shared with every analysis that trains the same network (training.py)."""
     ctx.limit_torch_threads()
+    return train_network(landscape_network(params), ctx.torch_device(), EXPLODING,
+                         lambda e, n, loss: ctx.report(e / n, f"epoch {e}/{n}, loss {loss:.3f}"),
+                         preview=lambda history: ctx.preview(Result(tables={"training": history})))
+
+
+@pipeline.stage(reads=EVAL_READS + ("interp_points",), after=("training",), weight=3)
+def interpolation_path(ctx: Context, training: Result, *, interp_points, **problem) -> Result:
+    """Goodfellow et al.'s straight path from the initial to the trained weights."""
+    with _landscape(ctx, training, problem) as (model, prob, final, data, device):
+        path = interpolation(model, state_of(training, "initial", device), final, data, prob, interp_points)
+    return Result(arrays=frames_to_arrays({"interpolation": path}))
+
+
+@pipeline.stage(reads=EVAL_READS + ("hessian_top_k", "hessian_samples", "hessian_runs", "lanczos_steps", "directions"),
+                after=("training",), weight=15)
+def hessian_spectrum(ctx: Context, training: Result, *, hessian_top_k, hessian_samples, hessian_runs, lanczos_steps,
+                     directions, **problem) -> Result:
+    """Top eigenvalues, trace and spectral density at the solution; the top two eigenvectors for the surface."""
+    settings = {"hessian_top_k": hessian_top_k, "hessian_samples": hessian_samples, "hessian_runs": hessian_runs,
+                "lanczos_steps": lanczos_steps, "directions": directions, "seed": problem["seed"]}
+    with _landscape(ctx, training, problem) as (model, prob, final, (train_data, _), device):
+        eigen, runs, spectrum = hessian_summary(model, final, *train_data, prob, settings, ctx)
+    top = pd.DataFrame({"rank": np.arange(1, len(eigen.values) + 1), "eigenvalue": eigen.values,
+                        "iterations": eigen.iterations})
+    vectors = {k: v for i, vector in enumerate(eigen.vectors[:2]) for k, v in arrays_of(vector, f"vector/{i}").items()}
+    return Result(arrays={**vectors, **frames_to_arrays({"hessian_top": top, "hessian_runs": runs,
+                                                         "hessian_spectrum": spectrum})})
+
+
+@pipeline.stage(reads=PROBLEM_READS + ("direction_seed", "bias_direction"), after=("training",),
+                when=lambda p: p["directions"] == "random", weight=0.2)
+def directions(ctx: Context, training: Result, *, direction_seed, bias_direction, **problem) -> Result:
+    """Two filter-normalized Gaussian directions (Li et al.)."""
+    with _landscape(ctx, training, {**problem, "eval_samples": 0}) as (_, _, final, _, _):
+        found = plane_directions(final, None, {"directions": "random", "direction_seed": direction_seed,
+                                               "bias_direction": bias_direction})
+    return Result(arrays={k: v for i, d in enumerate(found) for k, v in arrays_of(d, f"direction/{i}").items()})
+
+
+@pipeline.stage(reads=PROBLEM_READS, after=("training", "hessian_spectrum"),
+                when=lambda p: p["directions"] == "hessian", weight=0.2)
+def hessian_directions(ctx: Context, training: Result, hessian_spectrum: Result, **problem) -> Result:
+    """The top two Hessian eigenvectors, rescaled to the weights' norm."""
+    with _landscape(ctx, training, {**problem, "eval_samples": 0}) as (_, _, final, _, device):
+        eigen = hessian.HessianEigen([], [state_of(hessian_spectrum, f"vector/{i}", device) for i in range(2)], [])
+        found = plane_directions(final, eigen, {"directions": "hessian"})
+    return Result(arrays={k: v for i, d in enumerate(found) for k, v in arrays_of(d, f"direction/{i}").items()})
+
+
+@pipeline.stage(reads=EVAL_READS + ("grid_range", "grid_points"), after=("training", "directions", "hessian_directions"),
+                weight=20)
+def surface_grid(ctx: Context, training: Result, directions: Result | None, hessian_directions: Result | None, *,
+                 grid_range, grid_points, **problem) -> Result:
+    """The loss on the plane of the two directions, coarse to fine (each level previewed)."""
+    history = curves(training)
+    with _landscape(ctx, training, problem) as (model, prob, final, data, device):
+        coords = np.linspace(-grid_range, grid_range, grid_points)
+        grid = surface(model, final, _plane(directions or hessian_directions, device), data, prob, coords, coords, ctx,
+                       preview=lambda coarse: ctx.preview(Result(tables={"training": history, "surface": coarse})))
+    return Result(arrays=frames_to_arrays({"surface": grid}))
+
+
+@pipeline.stage(reads=EVAL_READS, after=("training", "directions", "hessian_directions", "surface_grid"))
+def curvature(ctx: Context, training: Result, directions: Result | None, hessian_directions: Result | None,
+              surface_grid: Result, **problem) -> Result:
+    """d^T H d along each plotted direction beside the surface's second difference."""
+    grid = frame_from_arrays("surface", surface_grid.arrays)
+    with _landscape(ctx, training, problem) as (model, prob, final, (train_data, _), device):
+        table = curvature_check(model, final, _plane(directions or hessian_directions, device), grid, *train_data, prob)
+    return Result(arrays=frames_to_arrays({"curvature_check": table}))
+
+
+@pipeline.stage(reads=EVAL_READS + ("grid_range", "grid_points", "slice_seeds", "direction_seed", "bias_direction"),
+                after=("training",), weight=5)
+def random_slices(ctx: Context, training: Result, *, grid_range, grid_points, slice_seeds, direction_seed,
+                  bias_direction, **problem) -> Result:
+    """1D slices along further random directions."""
+    settings = {"grid_range": grid_range, "grid_points": grid_points, "slice_seeds": slice_seeds,
+                "direction_seed": direction_seed, "bias_direction": bias_direction}
+    with _landscape(ctx, training, problem) as (model, prob, final, data, _):
+        table = slices(model, final, data, prob, settings, ctx)
+    return Result(arrays=frames_to_arrays({"slices": table}))
+
+
+@pipeline.stage(reads=EVAL_READS + ("grid_points",), after=("training",), weight=10)
+def optimizer_trajectory(ctx: Context, training: Result, *, grid_points, **problem) -> Result:
+    """The checkpoints on their PCA plane, over the loss there (nothing with a single checkpoint)."""
+    with _landscape(ctx, training, problem) as (model, prob, final, data, device):
+        checkpoints = checkpoints_of(training, device)
+        if len(checkpoints) < 2:  # a single checkpoint has no path to draw
+            return Result()
+        path, grid, explained = optimizer_path(model, checkpoints, final, data, prob, {"grid_points": grid_points}, ctx)
+    return Result(arrays={"explained_variance": np.array(explained),
+                          **frames_to_arrays({"trajectory": path, "trajectory_surface": grid})})
+
+
+NETWORK_READS = PROBLEM_READS + TRAINING_READS + ("second_seed", "spawn_epoch")
+
+
+@pipeline.stage(reads=NETWORK_READS, after=("training",), weight=15)
+def second_network(ctx: Context, training: Result, *, second_seed, **settings) -> Result:
+    """The second network of mode connectivity: own seed, or spawned from the first after spawn_epoch epochs."""
+    return _further_network(ctx, training, second_seed, settings)
+
+
+@pipeline.stage(reads=EVAL_READS + ("interp_points",), after=("training", "second_network"), weight=3)
+def connectivity_path(ctx: Context, training: Result, second_network: Result, *, interp_points, **problem) -> Result:
+    """The loss on the line to the second network, naive and after weight matching."""
+    with _landscape(ctx, training, problem) as (model, prob, final, data, device):
+        table, matching = mode_connectivity(model, final, state_of(second_network, "weights", device), prob,
+                                            {"interp_points": interp_points, "seed": problem["seed"]}, data, device, ctx)
+    matched = pd.DataFrame([{"iterations": matching["iterations"], "skipped": matching.get("skipped", "")}])
+    return Result(arrays=frames_to_arrays({"mode_connectivity": table, "matching": matched}))
+
+
+@pipeline.stage(reads=NETWORK_READS, after=("training",), when=lambda p: p["three_models"], weight=15)
+def third_network(ctx: Context, training: Result, *, second_seed, **settings) -> Result:
+    """A third network (seed second_seed + 1), for the plane through three."""
+    return _further_network(ctx, training, second_seed + 1, settings)
+
+
+@pipeline.stage(reads=EVAL_READS + ("grid_points",), after=("training", "second_network", "third_network"),
+                when=lambda p: p["three_models"], weight=5)
+def three_models(ctx: Context, training: Result, second_network: Result, third_network: Result, *, grid_points,
+                 **problem) -> Result:
+    """The loss on the plane through the three networks (Garipov et al.)."""
+    with _landscape(ctx, training, problem) as (model, prob, final, data, device):
+        nets = [final, state_of(second_network, "weights", device), state_of(third_network, "weights", device)]
+        plane, corners = plane_through_three(model, nets, data, prob, grid_points, ctx)
+    return Result(arrays=frames_to_arrays({"three_model_plane": plane, "three_model_points": corners}))
+
+
+@contextmanager
+def _landscape(ctx: Context, training: Result, params: Mapping[str, Any]) -> Iterator[tuple]:
+    """(model with the trained state, problem, trained parameters, evaluation data, device), for a stage.
+
+    The model is handed back unchanged afterwards (a user's own model included)."""
+    ctx.limit_torch_threads()
+    check_converged(training)
     device = ctx.torch_device()
-    ctx.report(0.0, "loading data and model")
-    problem = load_problem(params)
-    model = problem.make_model(params["seed"])
-    snapshot = _snapshot(model)
-    home = next(iter(model.state_dict().values()), torch.empty(0)).device
-    try:
-        model.to(device).eval()
-        return _analyse(model, problem, params, device, ctx)
-    finally:  # the user's model goes back as it came: weights, running statistics, modes, device
-        model.to(home)
-        _restore(model, snapshot)
-
-
-def _analyse(model, problem: Problem, params, device, ctx: Context) -> Result:
+    problem = landscape_problem(params)
     split = problem.split
     # A fixed random subset keeps each surface point cheap; the test set is used whole.
     subset = torch.randperm(len(split.x_train), generator=torch.Generator().manual_seed(params["seed"]))
     subset = subset[: params["eval_samples"]]
-    x_eval, y_eval = split.x_train[subset].to(device), split.y_train[subset].to(device)
-    data = ((x_eval, y_eval), (split.x_test.to(device), split.y_test.to(device)))
+    data = ((split.x_train[subset].to(device), split.y_train[subset].to(device)),
+            (split.x_test.to(device), split.y_test.to(device)))
+    with network_model(problem, params["seed"], device, _arrays(training, "final")) as model:
+        final = {name: p.detach().clone() for name, p in model.named_parameters()}
+        yield model, problem, final, data, device
 
-    history, checkpoints, initial = _first_network(model, problem, params, data, device, ctx)
-    final = {name: p.detach().clone() for name, p in model.named_parameters()}
 
-    _report(ctx, "interpolation", 0.0, "1D interpolation from initial to trained weights")
-    path_1d = interpolation(model, initial, final, data, problem, params["interp_points"])
+def _arrays(result: Result, prefix: str) -> dict[str, np.ndarray]:
+    start = prefix + "/"
+    return {name[len(start):]: a for name, a in result.arrays.items() if name.startswith(start)}
 
-    eigen, hessian_runs, spectrum = hessian_summary(model, final, x_eval, y_eval, problem, params, ctx)
-    directions = plane_directions(final, eigen, params)
-    _report(ctx, "surface", 0.0, "2D surface")
-    coords = np.linspace(-params["grid_range"], params["grid_range"], params["grid_points"])
-    grid = surface(model, final, directions, data, problem, coords, coords, ctx,
-                   preview=lambda coarse: ctx.preview(Result(tables={"training": history, "surface": coarse})))
-    curvature = curvature_check(model, final, directions, grid, x_eval, y_eval, problem)
-    top = pd.DataFrame({"rank": np.arange(1, len(eigen.values) + 1), "eigenvalue": eigen.values,
-                        "iterations": eigen.iterations})
-    one_d = slices(model, final, data, problem, params, ctx)
-    if len(checkpoints) > 1:
-        path, path_grid, explained = optimizer_path(model, checkpoints, final, data, problem, params, ctx)
-    else:  # a single checkpoint has no path to draw
-        path, path_grid, explained = None, None, None
 
-    _report(ctx, "connectivity", 0.0, "mode connectivity: second network")
-    second = another_network(params["second_seed"], checkpoints, problem, params, device,
-                             lambda e, n, loss: _report(ctx, "connectivity", 0.8 * e / n,
-                                                        f"second network (seed {params['second_seed']}): epoch {e}/{n}"))
-    connect, matching = mode_connectivity(model, final, second, problem, params, data, device, ctx)
-    if params["three_models"]:
-        third_seed = params["second_seed"] + 1
-        third = another_network(third_seed, checkpoints, problem, params, device,
-                                lambda e, n, loss: _report(ctx, "third_network", e / n,
-                                                           f"third network (seed {third_seed}): epoch {e}/{n}"))
-        plane3, corners = plane_through_three(model, [final, second, third], data, problem,
-                                              params["grid_points"], ctx)
+def _plane(directions: Result, device: str) -> list[dict]:
+    return [state_of(directions, f"direction/{i}", device) for i in range(2)]
 
+
+def _further_network(ctx: Context, training: Result, seed: int, settings: Mapping[str, Any]) -> Result:
+    """One more network trained like the first (another_network), its parameters as arrays."""
+    ctx.limit_torch_threads()
+    check_converged(training)
+    device = ctx.torch_device()
+    problem = landscape_problem(settings)
+    trained = another_network(seed, checkpoints_of(training, device), problem, settings, device,
+                              lambda e, n, loss: ctx.report(e / n, f"seed {seed}: epoch {e}/{n}"))
+    return Result(arrays=arrays_of(trained, "weights"))
+
+
+# ---- the final tables ----------------------------------------------------------------------------------------
+
+TABLES = ("training", "interpolation", "surface", "slices", "hessian_top", "hessian_runs", "hessian_spectrum",
+          "curvature_check", "mode_connectivity", "notes", "three_model_plane", "three_model_points", "trajectory",
+          "trajectory_surface")
+
+
+def compute(params: Mapping[str, Any], ctx: Context) -> Result:
+    ctx.limit_torch_threads()
+    ctx.report(0.0, "loading data and model")
+    stages, records = pipeline.run(params, ctx)
+    device = ctx.torch_device()
+    network = stages["training"]
+    check_converged(network)
+    history = curves(network)
+    tables = {"training": history}
+    for name in ("interpolation_path", "hessian_spectrum", "surface_grid", "curvature", "random_slices",
+                 "optimizer_trajectory", "connectivity_path", "three_models"):
+        if stages[name] is not None:
+            found = stages[name].arrays
+            tables.update({table: frame_from_arrays(table, found) for table in _table_names(found)})
+    matching = tables.pop("matching").iloc[0]
+    problem = landscape_problem(params)
+    with network_model(problem, params["seed"], "cpu") as model:
+        notes = _notes(model, problem, params, int(network.metrics["checkpoints"]), str(matching["skipped"]))
+    grid, path_1d, connect, runs = (tables[n] for n in ("surface", "interpolation", "mode_connectivity", "hessian_runs"))
     center = grid.loc[(grid.x.abs() + grid.y.abs()).idxmin()]
     inside = path_1d[(path_1d.alpha >= 0) & (path_1d.alpha <= 1)]
     goodfellow = connectivity.barriers(inside.alpha, inside.train_loss)
     naive = connectivity.barriers(connect.alpha, connect.naive_train_loss)
     last = history.iloc[-1]
     metrics = {
-        "n_parameters": int(sum(w.numel() for w in final.values())),
-        "n_train": int(len(split.x_train)),
-        "n_test": int(len(split.x_test)),
+        "n_parameters": int(sum(a.size for name, a in network.arrays.items() if name.startswith("initial/"))),
+        "n_train": int(len(problem.split.x_train)),
+        "n_test": int(len(problem.split.x_test)),
         "final_train_loss": float(last.train_loss),
         "final_test_loss": float(last.test_loss),
         "center_train_loss": float(center.train_loss),
@@ -527,10 +514,10 @@ def _analyse(model, problem: Problem, params, device, ctx: Context) -> Result:
         "surface_max_train_loss": float(grid.train_loss.max()),
         "surface_mean_rise": float(grid.train_loss.mean() - center.train_loss),
         "interpolation_barrier": goodfellow["barrier_linear"],
-        "hessian_top_eigenvalue": float(hessian_runs.top_eigenvalue.mean()),
-        "hessian_top_eigenvalue_sd": float(hessian_runs.top_eigenvalue.std(ddof=0)),
-        "hessian_trace": float(hessian_runs.trace.mean()),
-        "hessian_trace_sd": float(hessian_runs.trace.std(ddof=0)),
+        "hessian_top_eigenvalue": float(runs.top_eigenvalue.mean()),
+        "hessian_top_eigenvalue_sd": float(runs.top_eigenvalue.std(ddof=0)),
+        "hessian_trace": float(runs.trace.mean()),
+        "hessian_trace_sd": float(runs.trace.std(ddof=0)),
         "barrier_naive": naive["barrier_mean"],
         "barrier_naive_linear": naive["barrier_linear"],
     }
@@ -540,13 +527,15 @@ def _analyse(model, problem: Problem, params, device, ctx: Context) -> Result:
         aligned = connectivity.barriers(connect.alpha, connect.aligned_train_loss)
         metrics.update(barrier_aligned=aligned["barrier_mean"], barrier_aligned_linear=aligned["barrier_linear"],
                        weight_matching_iterations=int(matching["iterations"]))
-    tables = {"training": history, "interpolation": path_1d, "surface": grid, "slices": one_d,
-              "hessian_top": top, "hessian_runs": hessian_runs, "hessian_spectrum": spectrum, "curvature_check": curvature,
-              "mode_connectivity": connect, "notes": _notes(model, problem, params, checkpoints, matching)}
-    if params["three_models"]:
-        tables.update(three_model_plane=plane3, three_model_points=corners)
-    if path is not None:
+    if "trajectory" in tables:
+        explained = stages["optimizer_trajectory"].arrays["explained_variance"]
         metrics.update(trajectory_explained_variance=float(sum(explained)),
-                       trajectory_max_relative_residual=float(path.relative_residual.max()))
-        tables.update(trajectory=path, trajectory_surface=path_grid)
-    return Result(metrics=metrics, tables=tables, provenance={"device": device, "torch_threads": torch.get_num_threads()})
+                       trajectory_max_relative_residual=float(tables["trajectory"].relative_residual.max()))
+    tables["notes"] = notes
+    return Result(metrics=metrics, tables={name: tables[name] for name in TABLES if name in tables},
+                  provenance={"device": device, "torch_threads": torch.get_num_threads(),
+                              "stages": stage_report(records)})
+
+
+def _table_names(arrays: Mapping[str, np.ndarray]) -> list[str]:
+    return [name[: -len("/columns")] for name in arrays if name.endswith("/columns")]

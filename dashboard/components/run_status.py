@@ -13,6 +13,7 @@ from analyses.core import errorlog
 from analyses.core.runner import result_key
 from dashboard.backend import result_store
 from dashboard.components.parameter_form import FormState, runs_code, server_policy, write_link
+from dashboard.components.stage_table import show_stages
 
 
 def _is_cached(analysis: Analysis, params: Mapping[str, Any]) -> bool:
@@ -131,6 +132,7 @@ def compute(analysis: Analysis, form: FormState) -> Outcome | None:
     st.session_state[view_key] = {"params": outcome.params, "preset": preset}
     write_link(analysis, preset, outcome.params)  # the link records what was computed, not what was asked
     _badge(outcome, preset)
+    show_stages(outcome)
     return outcome
 
 
