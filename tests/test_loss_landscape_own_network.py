@@ -189,9 +189,11 @@ def _conv_problem():
     return model, problem, dict(ANALYSIS.params("smoke"))
 
 
-@pytest.mark.parametrize("case", ["mlp", "cnn", "transformer", "batch_norm", "conv_shortcut", "custom_cnn",
-                                  "custom_lstm"])
-def test_the_surface_shortcut_equals_the_plain_evaluation_everywhere(case, tmp_path):
+SURFACE_CASES = ["mlp", "cnn", "transformer", "batch_norm", "conv_shortcut", "custom_cnn", "custom_lstm"]
+
+
+def _surface_case(case, tmp_path):
+    """(model, centre, directions, data, problem) of a trained network of each kind, on a few samples."""
     if case == "conv_shortcut":
         model, problem, params = _conv_problem()
     elif case.startswith("custom"):
@@ -209,17 +211,43 @@ def test_the_surface_shortcut_equals_the_plain_evaluation_everywhere(case, tmp_p
     directions = plane_directions(center, None, {**params, "bias_direction": "weights"})
     split = problem.split
     data = ((split.x_train[:200], split.y_train[:200]), (split.x_test[:100], split.y_test[:100]))
-    grid = [(float(a), float(b)) for a in np.linspace(-1, 1, 5) for b in np.linspace(-1, 1, 5)]
-    evaluator = plane_evaluator(model, center, directions, data, problem)
-    assert (evaluator.shortcut is not None) == (case not in ("transformer", "custom_lstm"))
-    fast = evaluator(grid)
-    for (a, b), got in zip(grid, fast):
+    return model, center, directions, data, problem
+
+
+GRID = [(float(a), float(b)) for a in np.linspace(-1, 1, 5) for b in np.linspace(-1, 1, 5)]
+
+
+def _assert_plain_numbers(case, model, center, directions, data, problem, fast):
+    for (a, b), got in zip(GRID, fast, strict=True):
         plain = _losses(model, offset(center, [(a, directions[0]), (b, directions[1])]), data, problem)
         for key, value in plain.items():
             if np.isnan(value):
                 assert np.isnan(got[key])
             else:
                 assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-5), (case, a, b, key)
+
+
+@pytest.mark.parametrize("case", SURFACE_CASES)
+def test_the_surface_shortcut_equals_the_plain_evaluation_everywhere(case, tmp_path):
+    model, center, directions, data, problem = _surface_case(case, tmp_path)
+    evaluator = plane_evaluator(model, center, directions, data, problem)
+    assert (evaluator.shortcut is not None) == (case not in ("transformer", "custom_lstm"))
+    assert evaluator.batched is None  # one point per pass on the CPU
+    _assert_plain_numbers(case, model, center, directions, data, problem, evaluator(GRID))
+
+
+@pytest.mark.parametrize("case", SURFACE_CASES)
+def test_many_points_per_pass_equal_the_plain_evaluation_everywhere(case, tmp_path):
+    """The GPU's path (vmap over chunks of 7 points), run on the CPU: the same numbers at every point."""
+    from analyses.loss_landscape.plane import PlaneEvaluator
+
+    model, center, directions, data, problem = _surface_case(case, tmp_path)
+    evaluator = PlaneEvaluator(model, center, directions, data, problem,
+                               plain=lambda weights: _losses(model, weights, data, problem), batch_points=7)
+    fast = evaluator(GRID)
+    if case in ("mlp", "cnn", "transformer", "batch_norm", "conv_shortcut"):  # samples independent: batched
+        assert evaluator.batched is not None and evaluator.batched.chunk == 7  # and it ran so, no fallback
+    _assert_plain_numbers(case, model, center, directions, data, problem, fast)
 
 
 @pytest.mark.usefixtures("fresh_streamlit")

@@ -13,6 +13,9 @@ allows make that cheaper than a plain loop that sets the weights and runs the mo
   bookkeeping), the last Linear layer is computed as W hᵀ (faster for few outputs), and the four
   numbers of a point come back in one transfer.
 
+On CUDA, many points go through the network in one pass instead (plane_batched.py: `vmap` over the
+points), where the model is in eval mode and its samples are independent.
+
 Other models run whole, with `functional_call` at each point (train and test in one pass where the
 problem says samples are independent: the built-in models); norm statistics recomputed per point
 take the plain path. Both give the same numbers up to float rounding; the tests
@@ -29,6 +32,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .directions import offset
+from .plane_batched import BatchedPoints
 from .problem import Problem, cross_entropy
 
 # Layers that act on each sample alone in eval mode and have no parameters: called as they are.
@@ -98,7 +102,9 @@ class PlaneEvaluator:
     """
 
     def __init__(self, model: nn.Module, center: dict, directions: list[dict], data, problem: Problem,
-                 plain: Callable[[dict], dict]):
+                 plain: Callable[[dict], dict], batch_points: int | str | None = "auto"):
+        """`batch_points`: points per forward pass of the batched (vmap) path; "auto" sizes the chunks
+        by memory on CUDA and keeps one point per pass on the CPU (faster there); None turns it off."""
         (self.x, self.y), (self.x_test, self.y_test) = data
         self.n_train = len(self.x)
         self.center, self.d1, self.d2 = center, directions[0], directions[1]
@@ -116,6 +122,7 @@ class PlaneEvaluator:
             self.independent = problem.independent_samples and not self.per_point
         self.segments = self._segments()
         self.shortcut = self._shortcut()
+        self.batched = self._batched(batch_points)
 
     def _plan(self, model: nn.Module) -> list[_Step] | None:
         if not isinstance(model, nn.Sequential) or not len(model):
@@ -147,8 +154,30 @@ class PlaneEvaluator:
                 terms.append(found)
         return first, terms
 
+    def _batched(self, batch_points: int | str | None) -> BatchedPoints | None:
+        """The vmap path over many points (see plane_batched.py), where it applies and is asked for."""
+        if batch_points is None or self.per_point or not self.independent:
+            return None
+        x, _ = self.segments[0]
+        if batch_points == "auto":
+            if x.device.type != "cuda":
+                return None
+            batch_points = None  # sized by memory
+        targets = torch.cat([self.y, self.y_test])
+        return BatchedPoints(self.model, {n: self.center[n] for n, _ in self.model.named_parameters()},
+                             self.d1, self.d2, x, targets, self.n_train, self.problem, chunk=batch_points)
+
     @torch.no_grad()
     def __call__(self, points: list[tuple[float, float]]) -> list[dict]:
+        while self.batched is not None:
+            try:
+                return self.batched(points)
+            except torch.OutOfMemoryError:
+                if self.batched.chunk == 1:
+                    raise
+                self.batched.chunk //= 2  # and try again with half as many points per pass
+            except (RuntimeError, NotImplementedError):  # a layer vmap cannot batch: one point per pass
+                self.batched = None
         if self.per_point:
             return [self.plain(offset(self.center, [(a, self.d1), (b, self.d2)])) for a, b in points]
         return [self._point(float(a), float(b)) for a, b in points]
