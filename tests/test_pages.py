@@ -64,6 +64,8 @@ def test_run_smoke_then_revisit_from_cache():
     again.run()
     assert "From cache" in again.success[0].value
     assert len(charts(again)) == 10
+    provenance = next(e for e in again.expander if e.label == "Provenance")
+    assert '"analysis": "loss_landscape"' in provenance.code[0].value  # the run's record, under the export
 
 
 def test_a_link_fills_the_form_runs_on_run_and_draws_at_once_once_cached():

@@ -58,6 +58,8 @@ def render(outcome: Outcome, style: str) -> None:
         if data:
             st.download_button("Download bundle (.zip)", data, file_name=f"{name}-{style}.zip",
                                mime="application/zip", key=f"_download.{name}")
+    with st.expander("Provenance", expanded=False):
+        st.code(json.dumps(outcome.provenance(), indent=2, default=str), language="json")
 
 
 def titles_option(analysis_name: str, style: "export.FigureStyle") -> bool:
@@ -68,6 +70,3 @@ def titles_option(analysis_name: str, style: "export.FigureStyle") -> bool:
              "each figure comes with <name>.caption.txt holding its title and notes (tests, abbreviations, "
              "thresholds).")
 
-
-    with st.expander("Provenance", expanded=False):
-        st.code(json.dumps(outcome.provenance(), indent=2, default=str), language="json")
