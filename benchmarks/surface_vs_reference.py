@@ -14,6 +14,7 @@ train and test samples) over the rate of a 1024x1024 matmul measured in the same
 Hessian: plain power iteration with torch.autograd Hessian-vector products against labscope's.
 
     python benchmarks/surface_vs_reference.py [--presets mlp cnn transformer] [--points 51] [--repeats 5]
+    python benchmarks/surface_vs_reference.py --device cuda      # on a GPU: points/s with many points per pass
 """
 
 import argparse
@@ -97,14 +98,21 @@ def reference_top_eigenvalue(model, x, y, tol=1e-4, max_iter=200, seed=0):
     return value, max_iter
 
 
-def matmul_rate(size: int = 1024, repeats: int = 5) -> float:
-    """float32 FLOP/s of a large matmul on this thread count, median of `repeats`."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_rate(size: int = 1024, repeats: int = 5, device: str = "cpu") -> float:
+    """float32 FLOP/s of a large matmul on this thread count (or GPU), median of `repeats`."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     a @ b
     times = []
     for _ in range(repeats):
+        _sync(device)
         start = time.perf_counter()
         a @ b
+        _sync(device)
         times.append(time.perf_counter() - start)
     return 2 * size ** 3 / statistics.median(times)
 
@@ -115,7 +123,7 @@ def forward_flops(model, x) -> int:
     return counter.get_total_flops()
 
 
-def setup(preset: str, samples: int, width: int, depth: int):
+def setup(preset: str, samples: int, width: int, depth: int, device: str = "cpu"):
     """(model in eval mode, centre, d1, d2, data, problem, description) for one preset, briefly trained."""
     if preset == "mlp":
         split = load_split("digits", None, 0.25, 0)
@@ -141,26 +149,32 @@ def setup(preset: str, samples: int, width: int, depth: int):
     d1, d2 = filter_normalized_direction(center, g), filter_normalized_direction(center, g)
     problem = Problem(split, lambda seed: model, independent_samples=True)
     data = ((x, y), (split.x_test, split.y_test))
+    if device != "cpu":  # trained on the CPU (same numbers), evaluated on the device
+        model.to(device)
+        center, d1, d2 = ({n: t.to(device) for n, t in w.items()} for w in (center, d1, d2))
+        data = tuple((a.to(device), b.to(device)) for a, b in data)
     return model, center, d1, d2, data, problem, name
 
 
-def timed(f):
+def timed(f, device: str = "cpu"):
+    _sync(device)
     start = time.perf_counter()
     out = f()
+    _sync(device)
     return out, time.perf_counter() - start
 
 
-def bench_surface(preset, points, repeats, samples, width, depth, reference_code) -> None:
-    model, center, d1, d2, data, problem, name = setup(preset, samples, width, depth)
+def bench_surface(preset, points, repeats, samples, width, depth, reference_code, device="cpu") -> None:
+    model, center, d1, d2, data, problem, name = setup(preset, samples, width, depth, device)
     xs = ys = np.linspace(-1, 1, points)
     n_eval = len(data[0][0]) + len(data[1][0])
     flops = forward_flops(model, torch.cat([data[0][0], data[1][0]])) * points ** 2
     labscope_s, tight_s, code_s, rates = [], [], [], []
     for _ in range(repeats):  # interleaved, so a slow phase of the machine hits both
-        rates.append(matmul_rate())
-        ours, t = timed(lambda: surface(model, center, [d1, d2], data, problem, xs, ys, Context()))
+        rates.append(matmul_rate(4096 if device == "cuda" else 1024, device=device))
+        ours, t = timed(lambda: surface(model, center, [d1, d2], data, problem, xs, ys, Context()), device)
         labscope_s.append(t)
-        tight, t = timed(lambda: tight_surface(model, center, d1, d2, xs, ys, data))
+        tight, t = timed(lambda: tight_surface(model, center, d1, d2, xs, ys, data), device)
         tight_s.append(t)
         if reference_code:
             code, t = timed(lambda: reference_code_surface(model, center, d1, d2, xs, ys, *data[0]))
@@ -174,7 +188,8 @@ def bench_surface(preset, points, repeats, samples, width, depth, reference_code
     med_ours, med_tight = statistics.median(labscope_s), statistics.median(tight_s)
     print(f"{name}, {sum(p.numel() for p in center.values()):,} parameters; {points}x{points} surface, "
           f"{len(data[0][0])} train + {len(data[1][0])} test samples per point, "
-          f"{torch.get_num_threads()} thread(s), {repeats} interleaved repeats")
+          f"{device if device != 'cpu' else f'{torch.get_num_threads()} thread(s)'}, {repeats} interleaved repeats"
+          + (" (many points per forward pass: vmap)" if device == "cuda" else ""))
     print(f"  labscope   {med_ours:7.2f} s ({med_ours * per_point:.3f} ms/point, {points ** 2 / med_ours:,.0f} "
           f"points/s)")
     print(f"  tight loop {med_tight:7.2f} s ({med_tight * per_point:.3f} ms/point): same-work ratio "
@@ -215,11 +230,13 @@ if __name__ == "__main__":
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--reference-code", action="store_true", help="also time the reference code's evaluation")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: labscope evaluates many grid points per forward pass (vmap)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for preset in args.presets:
         points = args.points if preset == "mlp" else args.small_points
         model, center, data = bench_surface(preset, points, args.repeats, args.samples, args.width, args.depth,
-                                            args.reference_code and preset == "mlp")
-        if preset == "mlp":
+                                            args.reference_code and preset == "mlp", args.device)
+        if preset == "mlp" and args.device == "cpu":
             bench_hessian(model, center, *data[0])
