@@ -151,6 +151,8 @@ class PlaneEvaluator:
                 found = _first_layer_terms(self.steps[first].module, self.steps[first], x)
                 if found is None or 3 * found[0].numel() * found[0].element_size() > MAX_SHORTCUT_BYTES:
                     return None
+                if found[0].dim() == 4:  # channels-last activations: the later convolutions ran 1.3-2x faster
+                    found = tuple(t.contiguous(memory_format=torch.channels_last) for t in found)
                 terms.append(found)
         return first, terms
 
