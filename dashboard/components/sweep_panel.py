@@ -93,7 +93,11 @@ def _panel(analysis_name: str) -> None:
             st.error(str(exc))
             return
         st.caption(f"{len(values)} points (at most {MAX_POINTS}).")
-        if st.button(f"Submit {len(values)} jobs", key=f"_sweep.{analysis_name}.submit"):
-            st.session_state[f"_sweep.{analysis_name}.last"] = submit(
-                analysis, preset, values, device=st.session_state.get("device", "auto"))
-            st.rerun(scope="fragment")
+        st.button(f"Submit {len(values)} jobs", key=f"_sweep.{analysis_name}.submit", on_click=_submitted,
+                  args=(analysis, preset, values))
+
+
+def _submitted(analysis: Analysis, preset: str, values: list[dict[str, Any]]) -> None:
+    """The button's callback: submitted before the panel redraws, which then says what happened."""
+    st.session_state[f"_sweep.{analysis.name}.last"] = submit(analysis, preset, values,
+                                                              device=st.session_state.get("device", "auto"))
