@@ -157,8 +157,8 @@ def _follow(analysis: Analysis, pending: Mapping[str, Any], display: Mapping[str
     if job.status == "done":
         outcome = _from_cache(analysis, params, key)
         if outcome is None:
-            st.warning("This run finished, but its result is no longer in the cache (evicted to stay under the "
-                       "cap). Press **Run** to compute it again.")
+            st.warning("This run finished, but its result cannot be read from the cache (evicted to stay under "
+                       "the cap, or discarded as corrupt). Press **Run** to compute it again.")
             return None
         return _show(analysis, replace(outcome, cache_hit=False), pending["preset"])  # computed for this request
     if job.status == "cancelled":
