@@ -322,12 +322,16 @@ def _worker_main(connection, cache_root: str, owner: str) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     logging.basicConfig(level=logging.INFO)
     _warm_up()
+    connection.send(READY)
     while True:
         job_id = connection.recv()
         if job_id is None:
             return
         execute(cache_root, job_id, owner)
         connection.send(job_id)
+
+
+READY = "\0ready"  # a worker's first message: warmed up, give it jobs
 
 
 def _warm_up() -> None:
@@ -349,17 +353,22 @@ class _Worker:
         self.process = context.Process(target=_worker_main, args=(child, str(cache_root), owner), daemon=True)
         self.process.start()
         self.job: str | None = None
+        self.ready = False  # jobs go only to warm workers: a warm-up is not counted in a job's time
 
 
 def _finished(worker: "_Worker") -> bool:
-    """Whether the worker reported its job done (a dead worker's pipe reads as end-of-file: not done)."""
+    """Read the worker's messages: whether it reported its job done (a dead worker's pipe reads as
+    end-of-file: not done); its warm-up message marks it ready."""
+    done = False
     try:
-        if worker.connection.poll():
-            worker.connection.recv()
-            return True
+        while worker.connection.poll():
+            if worker.connection.recv() == READY:
+                worker.ready = True
+            else:
+                done = True
     except (EOFError, OSError):
         worker.process.join(timeout=1)  # it is dying: let is_alive() see it
-    return False
+    return done
 
 
 class ProcessExecutor:
@@ -401,7 +410,7 @@ class ProcessExecutor:
     def _tend(self) -> None:
         """Collect finished jobs, replace dead workers (failing the job one held), hand out queued jobs."""
         for i, worker in enumerate(self._workers):
-            if worker.job is not None and _finished(worker):
+            if _finished(worker):
                 worker.job = None
             if not worker.process.is_alive():
                 if worker.job is not None:
@@ -410,7 +419,7 @@ class ProcessExecutor:
                                                            "its finished parts are cached, run it again to finish "
                                                            "the rest")
                 worker = self._workers[i] = _Worker(self._context, self.cache_root, self.owner)
-            if worker.job is None:
+            if worker.job is None and worker.ready:
                 job = self.jobs.claim(self.owner)
                 if job is not None:
                     worker.job = job.id
