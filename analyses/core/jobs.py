@@ -321,7 +321,7 @@ def _worker_main(connection, cache_root: str, owner: str) -> None:
     os.environ.setdefault("LABSCOPE_TORCH_THREADS", "1")
     os.environ["OMP_NUM_THREADS"] = "1"
     logging.basicConfig(level=logging.INFO)
-    _warm_up()
+    _warm_up(cache_root)
     connection.send(READY)
     while True:
         job_id = connection.recv()
@@ -334,14 +334,18 @@ def _worker_main(connection, cache_root: str, owner: str) -> None:
 READY = "\0ready"  # a worker's first message: warmed up, give it jobs
 
 
-def _warm_up() -> None:
-    """Import the runner, the registered analyses and torch while idle, so a job's first progress report
-    comes within a fraction of a second of Run instead of after seconds of imports."""
+def _warm_up(cache_root: str) -> None:
+    """Import the runner, the registered analyses, pandas and torch, and do the cache's start-up sweep,
+    while idle: a job's first progress report then comes within a fraction of a second of Run instead of
+    after seconds of imports."""
     try:
+        from .cache import CacheStore
         from .registry import all_analyses
         from . import runner  # noqa: F401
 
         all_analyses()
+        CacheStore(cache_root).index  # noqa: B018 - the once-per-process sweep of temporary files
+        import pandas  # noqa: F401
         import torch  # noqa: F401 - most analyses compute with it
     except Exception:  # noqa: BLE001 - a failed warm-up only costs time; the job itself reports real errors
         log.warning("worker warm-up failed", exc_info=True)
