@@ -39,17 +39,26 @@ def styled_figures_of(figures: dict, style: str, title: bool = False) -> dict:
     return styled
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def job_executor():
-    """The server's pool of worker processes (LABSCOPE_WORKERS, default 2), started once per server.
+    """Where pages' jobs run, started once per server: the pool of worker processes (LABSCOPE_WORKERS,
+    default 2), or with LABSCOPE_EXECUTOR=inline the submitting script itself (page tests).
 
-    Starting it marks jobs an earlier server left running as interrupted."""
-    from analyses.core.jobs import ProcessExecutor
+    Starting the pool marks jobs an earlier server left running as interrupted."""
+    from analyses.core.jobs import make_executor
 
-    return ProcessExecutor(result_store().root)
+    return make_executor(result_store().root)
 
 
 def job_store():
     from analyses.core.jobs import JobStore
 
     return JobStore(result_store().root)
+
+
+@st.cache_resource(show_spinner=False)
+def preview_store():
+    """Where workers leave a running job's partial result for the pages following it."""
+    from analyses.core.jobs import preview_store as store
+
+    return store(result_store().root)

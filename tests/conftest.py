@@ -49,10 +49,12 @@ def store(tmp_path):
 
 @pytest.fixture
 def fresh_streamlit(tmp_path, monkeypatch):
-    """A page test's own result cache and empty Streamlit caches: AppTest runs share this process's caches."""
+    """A page test's own result cache and empty Streamlit caches: AppTest runs share this process's caches.
+    Jobs run inline (in the page's script), so Run computes before the page is read back."""
     import streamlit as st
 
     monkeypatch.setenv("LABSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("LABSCOPE_EXECUTOR", "inline")
     st.cache_resource.clear()
     st.cache_data.clear()
     yield

@@ -326,3 +326,15 @@ def test_a_sub_result_keyed_by_its_own_code_survives_edits_elsewhere(store, tmp_
     (tmp_path / "analysis" / "metrics.py").write_text("version = 3\n")
     run(analysis(), store=store)
     assert scored == [3, 3]  # the piece's own code changed: recomputed
+
+
+def test_a_table_without_columns_reads_back_empty(store):
+    import pandas as pd
+
+    from analyses.core import Result
+
+    store.write("toy", "k" * 64, Result(tables={"none": pd.DataFrame(), "rows": pd.DataFrame({"a": [1]})}))
+    store._memory.clear()  # read it from disk
+    back = store.read("toy", "k" * 64)
+    assert back.tables["none"].empty and list(back.tables["none"].columns) == []
+    assert back.tables["rows"].a.tolist() == [1]

@@ -122,6 +122,13 @@ def _encode(key: str, result: Result) -> dict[str, bytes]:
     return members
 
 
+def _read_table(data: bytes):
+    """A stored table; a table without columns is written as an empty line, which `read_csv` refuses."""
+    import pandas as pd
+
+    return pd.read_csv(io.BytesIO(data)) if data.strip() else pd.DataFrame()
+
+
 def _decode(key: str, path: Path, handle=None) -> Result:
     """The entry's result, verified against its manifest; `handle`: the file already opened."""
     import numpy as np
@@ -141,7 +148,7 @@ def _decode(key: str, path: Path, handle=None) -> Result:
         if _sha(data) != manifest["sha256"][member]:
             raise CorruptEntry(f"{path.name}: checksum mismatch in {member}")
     try:
-        tables = {n: pd.read_csv(io.BytesIO(contents[f"tables/{n}.csv"])) for n in manifest["tables"]}
+        tables = {n: _read_table(contents[f"tables/{n}.csv"]) for n in manifest["tables"]}
         arrays = {n: np.load(io.BytesIO(contents[f"arrays/{n}.npy"]), allow_pickle=False) for n in manifest["arrays"]}
     except Exception as exc:
         raise CorruptEntry(f"{path.name}: {type(exc).__name__}: {exc}") from exc

@@ -38,8 +38,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, analysis TEXT NOT NULL, params TEXT NOT NULL, preset TEXT, device TEXT,
     status TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL, started REAL, finished REAL, error TEXT, owner TEXT, worker_pid INTEGER,
-    cancel INTEGER NOT NULL DEFAULT 0, sessions INTEGER NOT NULL DEFAULT 1, previews INTEGER NOT NULL DEFAULT 0)
+    cancel INTEGER NOT NULL DEFAULT 0, sessions INTEGER NOT NULL DEFAULT 1, previews INTEGER NOT NULL DEFAULT 0,
+    sweep TEXT)
 """
+EXECUTORS = ("processes", "inline")
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Job:
     cancel: bool
     sessions: int
     previews: int
+    sweep: str | None = None  # the sweep this job is a point of (jobs submitted together from a page)
 
     @property
     def active(self) -> bool:
@@ -88,6 +91,8 @@ class JobStore:
         self.path = self.root / "jobs.sqlite"
         with self._db() as db:
             db.execute(_SCHEMA)
+            if "sweep" not in {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}:
+                db.execute("ALTER TABLE jobs ADD COLUMN sweep TEXT")  # a table written before sweeps had ids
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -100,7 +105,7 @@ class JobStore:
             db.close()
 
     def submit(self, job_id: str, analysis: str, params: Mapping[str, Any], preset: str | None = None,
-               device: str = "auto") -> tuple[Job, bool]:
+               device: str = "auto", sweep: str | None = None) -> tuple[Job, bool]:
         """Queue a job, or join the one already queued or running for the same result; (job, joined)."""
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
@@ -109,9 +114,9 @@ class JobStore:
                 db.execute("UPDATE jobs SET sessions = sessions + 1 WHERE id = ?", (job_id,))
                 db.execute("COMMIT")
                 return self.get(job_id), True
-            db.execute("INSERT OR REPLACE INTO jobs (id, analysis, params, preset, device, status, created) "
-                       "VALUES (?, ?, ?, ?, ?, 'queued', ?)",
-                       (job_id, analysis, json.dumps(dict(params), default=str), preset, device, time.time()))
+            db.execute("INSERT OR REPLACE INTO jobs (id, analysis, params, preset, device, status, created, sweep) "
+                       "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+                       (job_id, analysis, json.dumps(dict(params), default=str), preset, device, time.time(), sweep))
             db.execute("COMMIT")
         return self.get(job_id), False
 
@@ -126,6 +131,13 @@ class JobStore:
             rows = db.execute("SELECT * FROM jobs ORDER BY status NOT IN ('queued', 'running'), created DESC "
                               "LIMIT ?", (limit,)).fetchall()
         return [_job(r) for r in rows]
+
+    def ahead_of(self, job: Job) -> int:
+        """How many queued jobs a queued job waits behind (the pool takes the oldest first)."""
+        with self._db() as db:
+            row = db.execute("SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND created < ?",
+                             (job.created,)).fetchone()
+        return int(row["n"])
 
     def claim(self, owner: str, job_id: str | None = None) -> Job | None:
         """Take the oldest queued job (or the named one) for a worker; None if there is none."""
@@ -309,6 +321,8 @@ def _worker_main(connection, cache_root: str, owner: str) -> None:
     os.environ.setdefault("LABSCOPE_TORCH_THREADS", "1")
     os.environ["OMP_NUM_THREADS"] = "1"
     logging.basicConfig(level=logging.INFO)
+    _warm_up(cache_root)
+    connection.send(READY)
     while True:
         job_id = connection.recv()
         if job_id is None:
@@ -317,23 +331,48 @@ def _worker_main(connection, cache_root: str, owner: str) -> None:
         connection.send(job_id)
 
 
+READY = "\0ready"  # a worker's first message: warmed up, give it jobs
+
+
+def _warm_up(cache_root: str) -> None:
+    """Import the runner, the registered analyses, pandas and torch, and do the cache's start-up sweep,
+    while idle: a job's first progress report then comes within a fraction of a second of Run instead of
+    after seconds of imports."""
+    try:
+        from .cache import CacheStore
+        from .registry import all_analyses
+        from . import runner  # noqa: F401
+
+        all_analyses()
+        CacheStore(cache_root).index  # noqa: B018 - the once-per-process sweep of temporary files
+        import pandas  # noqa: F401
+        import torch  # noqa: F401 - most analyses compute with it
+    except Exception:  # noqa: BLE001 - a failed warm-up only costs time; the job itself reports real errors
+        log.warning("worker warm-up failed", exc_info=True)
+
+
 class _Worker:
     def __init__(self, context, cache_root: Path, owner: str):
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child, str(cache_root), owner), daemon=True)
         self.process.start()
         self.job: str | None = None
+        self.ready = False  # jobs go only to warm workers: a warm-up is not counted in a job's time
 
 
 def _finished(worker: "_Worker") -> bool:
-    """Whether the worker reported its job done (a dead worker's pipe reads as end-of-file: not done)."""
+    """Read the worker's messages: whether it reported its job done (a dead worker's pipe reads as
+    end-of-file: not done); its warm-up message marks it ready."""
+    done = False
     try:
-        if worker.connection.poll():
-            worker.connection.recv()
-            return True
+        while worker.connection.poll():
+            if worker.connection.recv() == READY:
+                worker.ready = True
+            else:
+                done = True
     except (EOFError, OSError):
         worker.process.join(timeout=1)  # it is dying: let is_alive() see it
-    return False
+    return done
 
 
 class ProcessExecutor:
@@ -375,7 +414,7 @@ class ProcessExecutor:
     def _tend(self) -> None:
         """Collect finished jobs, replace dead workers (failing the job one held), hand out queued jobs."""
         for i, worker in enumerate(self._workers):
-            if worker.job is not None and _finished(worker):
+            if _finished(worker):
                 worker.job = None
             if not worker.process.is_alive():
                 if worker.job is not None:
@@ -384,7 +423,7 @@ class ProcessExecutor:
                                                            "its finished parts are cached, run it again to finish "
                                                            "the rest")
                 worker = self._workers[i] = _Worker(self._context, self.cache_root, self.owner)
-            if worker.job is None:
+            if worker.job is None and worker.ready:
                 job = self.jobs.claim(self.owner)
                 if job is not None:
                     worker.job = job.id
@@ -399,6 +438,17 @@ class ProcessExecutor:
                 self.jobs.finish(worker.job, "interrupted", "the server stopped while this job ran")
             worker.process.kill()
             worker.process.join(timeout=5)
+
+
+def make_executor(cache_root: str | Path, kind: str | None = None, workers: int | None = None):
+    """The executor LABSCOPE_EXECUTOR names: `processes` (the default: the server's pool) or `inline` (jobs
+    run in the submitting thread: page tests, debugging)."""
+    kind = kind or os.environ.get("LABSCOPE_EXECUTOR") or "processes"
+    if kind == "inline":
+        return InlineExecutor(cache_root)
+    if kind == "processes":
+        return ProcessExecutor(cache_root, workers=workers)
+    raise ValueError(f"LABSCOPE_EXECUTOR={kind!r}: expected one of {', '.join(EXECUTORS)}")
 
 
 def default_workers() -> int:

@@ -76,6 +76,11 @@ def set_values(analysis_name: str, values: Mapping[str, Any]) -> None:
     _push(analysis, {**_form(analysis), **values})
 
 
+def current_values(analysis: Analysis) -> dict[str, Any]:
+    """The form's values as it shows them now, before Run (what a sweep from the page varies around)."""
+    return dict(_form(analysis))
+
+
 def _apply_preset(analysis_name: str) -> None:
     analysis = get(analysis_name)
     preset = st.session_state[_key(analysis, "_preset")]

@@ -1,29 +1,21 @@
-"""Run an analysis from the page: progress bar, cancel button, cache badge and errors."""
+"""Run an analysis from the page as a job: its progress, time left, live preview and Cancel; the cache badge; errors."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import streamlit as st
 
-from analyses.core import Analysis, Cancelled, InputError, InputFile, ModelId, Outcome, ParameterError, run
+from analyses.core import Analysis, CorruptEntry, InputError, InputFile, ModelId, Outcome, ParameterError, get
 from analyses.core import errorlog
 from analyses.core.runner import result_key
-from dashboard.backend import result_store
-from dashboard.components.parameter_form import FormState, runs_code, server_policy, write_link
+from dashboard.backend import job_executor, job_store, preview_store, result_store
+from dashboard.components import sweep_panel
+from dashboard.components.parameter_form import FormState, runs_code, write_link
 from dashboard.components.stage_table import show_stages
-
-
-def _is_cached(analysis: Analysis, params: Mapping[str, Any]) -> bool:
-    if runs_code(analysis, params):  # even hashing a module by name can import its package: only on Run
-        return False
-    try:
-        key = result_key(analysis, params)
-    except (OSError, ValueError):
-        return False
-    return result_store().has(analysis.name, key)
 
 
 def show_error(analysis: Analysis, exc: Exception) -> None:
@@ -45,95 +37,197 @@ def time_left(elapsed: float, fraction: float) -> str:
     return f"about {seconds:.0f} s left" if seconds < 90 else f"about {seconds / 60:.0f} min left"
 
 
-def _progress_reporter(bar):
-    """Forward progress to the bar at most ~10 times a second (each update is a message to the browser)."""
-    started = time.monotonic()
-    last = [0.0, ""]
-
-    def report(fraction: float, message: str) -> None:
-        now = time.monotonic()
-        if message != last[1] or now - last[0] > 0.1:
-            left = time_left(now - started, fraction)
-            bar.progress(fraction, text=f"{message} · {left}" if left and message else message or left)
-            last[0], last[1] = now, message
-
-    return report
+POLL_S = 0.5  # how often a page following a job reads its progress (one SQLite read)
+PREVIEW_POLL_S = 1.5  # how often it redraws the live preview (a round of figure JSON to the browser)
+STOPPED = ("failed", "cancelled", "interrupted")
 
 
-def _preview_drawer(analysis: Analysis, params: Mapping[str, Any], area, every: float = 1.0):
-    """Draw the analysis' preview figures of a partial result, at most once a second (a redraw costs a
-    round of JSON to the browser); the area is cleared when the final result arrives."""
-    if analysis.preview is None:
-        return None
-    last = [-every]
-    drawn = [0]
-
-    def draw(partial) -> None:
-        now = time.monotonic()
-        if now - last[0] < every:
-            return
-        last[0] = now
-        drawn[0] += 1
-        built = analysis.preview(partial, params)
-        with area.container():
-            st.caption("Live preview of the finished part; the full figures follow when the run ends.")
-            for column, (name, figure) in zip(st.columns(max(1, min(2, len(built)))), built.items()):
-                column.plotly_chart(figure, key=f"_preview.{analysis.name}.{name}.{drawn[0]}")
-
-    return draw
+def _view_key(analysis: Analysis) -> str:
+    return f"_view.{analysis.name}"
 
 
-def compute(analysis: Analysis, form: FormState) -> Outcome | None:
-    """The outcome to show: computed on Run, drawn at once for a link whose result is cached, read back for a
-    view already seen (with the display options as set now), else None. A link never starts a computation."""
-    view_key, cancel_key = f"_view.{analysis.name}", f"_cancel.{analysis.name}"
-    if st.session_state.get(cancel_key):
-        st.warning("Run cancelled; nothing was cached. Press Run to start again.")
-        form.trigger = None
-    params, preset = form.params, form.preset
-    code = runs_code(analysis, params)
-    if form.trigger == "link" and code:  # a link shows such values; only the user's Run runs them
-        st.info(f"This link sets {', '.join(code)}, which run code on this server. Check the form and press "
-                "**Run** if you trust it.")
-        return None
-    if form.trigger is None:
-        view = st.session_state.get(view_key)
-        if view is None:
-            st.info("Choose parameters in the sidebar and press **Run**.")
-            return None
-        params, preset = analysis.spec.validate({**view["params"], **form.display}), view["preset"]
-    elif form.trigger in ("link", "visit") and not _is_cached(analysis, params):
-        st.info("Choose parameters in the sidebar and press **Run**." if form.trigger == "visit" else
-                "This link's result has not been computed on this server yet. Its parameters are in the sidebar: "
-                "press **Run** to compute it.")
-        return None
+def _job_key(analysis: Analysis) -> str:
+    return f"_job.{analysis.name}"
 
-    bar = st.empty()
-    cancel = st.empty()
-    if form.trigger == "submit":
-        bar.progress(0.0, text="starting")
-        cancel.button("Cancel run", key=cancel_key, help="Stop this computation; nothing partial is cached.")
-    waiting = st.empty()
-    live = st.empty()
+
+def _result_key(analysis: Analysis, params: Mapping[str, Any]) -> str | None:
     try:
-        outcome = run(analysis, params=params, device=st.session_state.get("device", "auto"),
-                      on_progress=_progress_reporter(bar), store=result_store(), policy=server_policy(),
-                      on_preview=_preview_drawer(analysis, params, live),
-                      on_wait=lambda: waiting.info("Another session is computing this same result; waiting for it..."))
-    except Cancelled:
-        bar.empty(), cancel.empty(), waiting.empty(), live.empty()
-        st.warning("Run cancelled; nothing was cached. Press Run to start again.")
+        return result_key(analysis, params)
+    except (OSError, ValueError):  # an input file gone: nothing can be cached under it
         return None
-    except Exception as exc:  # Streamlit's own rerun/stop signals are BaseExceptions and pass through
-        bar.empty(), cancel.empty(), waiting.empty(), live.empty()
-        show_error(analysis, exc)
+
+
+def _from_cache(analysis: Analysis, params: dict[str, Any], key: str) -> Outcome | None:
+    """The cached outcome, or None; never computes (anything to compute is a job)."""
+    started = time.perf_counter()
+    store = result_store()
+    try:
+        result = store.read(analysis.name, key)
+    except CorruptEntry as exc:
+        store.discard(analysis.name, key)
+        st.warning(f"A corrupt cache entry was found and discarded ({exc}); press **Run** to compute it again.")
         return None
-    bar.empty(), cancel.empty(), waiting.empty(), live.empty()
-    st.session_state[view_key] = {"params": outcome.params, "preset": preset}
+    if result is None:
+        return None
+    return Outcome(analysis, params, key, replace(result, provenance=dict(result.provenance)), True,
+                   time.perf_counter() - started)
+
+
+def _show(analysis: Analysis, outcome: Outcome, preset: str) -> Outcome:
+    st.session_state[_view_key(analysis)] = {"params": outcome.params, "preset": preset}
     write_link(analysis, preset, outcome.params)  # the link records what was computed, not what was asked
     _badge(outcome, preset)
     show_stages(outcome)
     return outcome
+
+
+def compute(analysis: Analysis, form: FormState) -> Outcome | None:
+    """The outcome to show, or None while a job computes it (followed on the page) or nothing was asked.
+
+    Run answers from the cache at once, else submits a job: the server's worker processes compute it, so
+    closing the tab does not stop it, and a second session asking for the same result joins it. A link or
+    a first visit whose result is cached is drawn at once; one whose result a job is computing reattaches
+    to that job; otherwise the page waits for Run (a link never starts a computation)."""
+    job_executor()  # the server's pool starts with its first page (and marks jobs a dead server left running)
+    sweep_panel.render(analysis)
+    params, preset = form.params, form.preset
+    if form.trigger == "submit":
+        return _submit(analysis, params, preset)
+    code = runs_code(analysis, params)
+    if form.trigger == "link":
+        st.session_state.pop(_job_key(analysis), None)
+        if code:  # a link shows such values; only the user's Run runs them
+            st.info(f"This link sets {', '.join(code)}, which run code on this server. Check the form and press "
+                    "**Run** if you trust it.")
+            return None
+    if form.trigger is None:
+        pending = st.session_state.get(_job_key(analysis))
+        if pending is not None:
+            return _follow(analysis, pending, form.display)
+        view = st.session_state.get(_view_key(analysis))
+        if view is None:
+            st.info("Choose parameters in the sidebar and press **Run**.")
+            return None
+        params, preset = analysis.spec.validate({**view["params"], **form.display}), view["preset"]
+    key = None if code and form.trigger is not None else _result_key(analysis, params)  # hashing a module may import it
+    outcome = _from_cache(analysis, params, key) if key else None
+    if outcome is not None:
+        return _show(analysis, outcome, preset)
+    job = job_store().get(key) if key else None
+    if job is not None and job.active:  # reopened while its job runs: follow it again
+        st.session_state[_job_key(analysis)] = {"key": key, "params": params, "preset": preset, "how": "reattached"}
+        write_link(analysis, preset, params)
+        return _follow(analysis, st.session_state[_job_key(analysis)], form.display)
+    if form.trigger is None:  # this session's view, no longer cached (evicted): compute it again
+        st.caption("This view's result is no longer in the cache; computing it again.")
+        return _submit(analysis, params, preset)
+    st.info("Choose parameters in the sidebar and press **Run**." if form.trigger == "visit" else
+            "This link's result has not been computed on this server yet. Its parameters are in the sidebar: "
+            "press **Run** to compute it.")
+    return None
+
+
+def _submit(analysis: Analysis, params: dict[str, Any], preset: str) -> Outcome | None:
+    """Run: the cached result at once, else a job (joining one already computing the same result)."""
+    try:
+        key = result_key(analysis, params)
+    except Exception as exc:  # a file that cannot be read: the analysis' own message, or a reference
+        show_error(analysis, exc)
+        return None
+    outcome = _from_cache(analysis, params, key)
+    if outcome is not None:
+        return _show(analysis, outcome, preset)
+    _, joined = job_store().submit(key, analysis.name, params, preset=preset,
+                                   device=st.session_state.get("device", "auto"))
+    pending = {"key": key, "params": params, "preset": preset, "how": "joined" if joined else "submitted"}
+    st.session_state[_job_key(analysis)] = pending
+    write_link(analysis, preset, params)  # the link reattaches to this job while it runs
+    job_executor().submit(key)  # the pool's dispatcher takes it at once (inline: computed here and now)
+    return _follow(analysis, pending, {})
+
+
+def _follow(analysis: Analysis, pending: Mapping[str, Any], display: Mapping[str, Any]) -> Outcome | None:
+    """This session's job: its result when done, its end when stopped, else its progress, live."""
+    key = pending["key"]
+    params = analysis.spec.validate({**pending["params"], **display})
+    job = job_store().get(key)
+    if job is None or not job.active:
+        st.session_state.pop(_job_key(analysis), None)
+    if job is None:
+        st.info("Choose parameters in the sidebar and press **Run**.")
+        return None
+    if job.status == "done":
+        outcome = _from_cache(analysis, params, key)
+        if outcome is None:
+            st.warning("This run finished, but its result cannot be read from the cache (evicted to stay under "
+                       "the cap, or discarded as corrupt). Press **Run** to compute it again.")
+            return None
+        return _show(analysis, replace(outcome, cache_hit=False), pending["preset"])  # computed for this request
+    if job.status == "cancelled":
+        st.warning("Run cancelled; nothing was cached. Press Run to start again.")
+        return None
+    if job.status == "interrupted":
+        st.warning(f"**This run was interrupted.** {job.error or ''}")
+        return None
+    if job.status == "failed":
+        st.error(f"**{analysis.title} could not run.** {job.error or ''}")
+        return None
+    if pending["how"] == "joined":
+        st.info("Another session is already computing this same result: following it here (one computation "
+                "for both).")
+    elif pending["how"] == "reattached":
+        st.info("This result is being computed on the server: following its job.")
+    _job_progress(analysis.name, key)
+    _live_preview(analysis.name, key, params)
+    return None
+
+
+@st.fragment(run_every=POLL_S)
+def _job_progress(analysis_name: str, key: str) -> None:
+    """Progress, time left and Cancel, read from the job table twice a second; the page reruns when it ends."""
+    jobs = job_store()
+    job = jobs.get(key)
+    if job is None or not job.active:
+        st.rerun(scope="app")
+    if job.status == "queued":
+        ahead = jobs.ahead_of(job)
+        st.progress(0.0, text="queued: waiting for a free worker" + (f" ({ahead} jobs ahead)" if ahead else ""))
+    else:
+        left = time_left(job.elapsed(), job.progress)
+        text = f"{job.message} · {left}" if left and job.message else job.message or left or "starting"
+        st.progress(min(max(job.progress, 0.0), 1.0), text=text)
+    if job.cancel:
+        st.caption("Cancelling: the job stops at its next progress report.")
+    else:
+        st.button("Cancel run", key=f"_cancel.{analysis_name}", on_click=jobs.cancel, args=(key,),
+                  help="Stop this computation (for every session following it). Finished parts, such as stages "
+                       "or grid cells, stay cached.")
+    st.caption("This runs in the server's worker processes: closing the tab does not stop it. Reopen this page "
+               "or its link to follow it again; every run is listed on [Jobs](/jobs).")
+
+
+@st.fragment(run_every=PREVIEW_POLL_S)
+def _live_preview(analysis_name: str, key: str, params: Mapping[str, Any]) -> None:
+    """The analysis' preview figures of the finished part, as the worker last left it in the shared store."""
+    analysis = get(analysis_name)
+    job = job_store().get(key)
+    if analysis.preview is None or job is None or not job.previews:
+        return
+    state_key = f"_preview.{analysis_name}"
+    drawn = st.session_state.get(state_key)
+    if drawn is None or drawn[0] != (key, job.previews):
+        try:
+            partial = preview_store().read(f"{analysis_name}.preview", key)
+        except CorruptEntry:
+            partial = None  # being replaced by the next one
+        if partial is not None:
+            drawn = st.session_state[state_key] = ((key, job.previews), analysis.preview(partial, params))
+    if drawn is None or drawn[0][0] != key:
+        return
+    st.caption("Live preview of the finished part; the full figures follow when the run ends.")
+    built = drawn[1]
+    for column, (name, figure) in zip(st.columns(max(1, min(2, len(built)))), built.items()):
+        column.plotly_chart(figure, key=f"_preview.{analysis_name}.{name}.{drawn[0][1]}")
 
 
 def _value_text(p, value: Any) -> str:

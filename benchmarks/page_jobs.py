@@ -1,0 +1,129 @@
+"""Speed targets of page jobs (issue 17), against a real `labscope serve` in Chromium (Playwright):
+
+- from pressing Run to the first progress update the page shows (the worker's own message): < 1 s;
+- while two jobs run in the server's pool, another page opens (heading drawn) in < 1 s.
+
+The job is the tests' staged toy analysis (a fit stage that sleeps `pause` seconds over its epochs, reporting
+each epoch), so what is timed is the job machinery, not an analysis' start-up. The pool is warmed by one
+job first (a fresh worker imports the analyses and torch before it takes jobs).
+
+    python benchmarks/page_jobs.py [--repeats 3]
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+def serve(workdir: Path) -> tuple[str, subprocess.Popen]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LABSCOPE_CACHE_DIR": str(workdir / "cache"), "LABSCOPE_WORKERS": "2",
+           "LABSCOPE_ANALYSES": "staged=staged_toy:ANALYSIS",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "analyses.core.cli", "serve", "--port", str(port)], env=env,
+                            stdout=(workdir / "serve.log").open("w"), stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    for _ in range(200):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return url, proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"server did not start:\n{(workdir / 'serve.log').read_text()}")
+
+
+# the progress bar shows the worker's message (the page's own placeholders are "starting" and "queued ...")
+FIRST_UPDATE = """() => [...document.querySelectorAll('[data-testid="stProgress"]')].some(
+    e => e.innerText.trim() && !/starting|queued/.test(e.innerText))"""
+
+
+def run_button(page):
+    return page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True)
+
+
+def start_job(page, url: str, seed: int, pause: float = 30, epochs: int = 50) -> float:
+    """Open an uncached link, press Run, wait for the worker's first progress message; seconds from the click."""
+    page.goto(f"{url}/staged?preset=default&epochs={epochs}&pause={pause}&seed={seed}")
+    page.get_by_text("not been computed on this server yet").wait_for()
+    started = time.perf_counter()
+    run_button(page).click()
+    page.wait_for_function(FIRST_UPDATE, polling=50)
+    return time.perf_counter() - started
+
+
+def open_seconds(page, url: str, heading: str) -> float:
+    started = time.perf_counter()
+    page.goto(url)
+    page.get_by_role("heading", name=heading).wait_for()
+    return time.perf_counter() - started
+
+
+def summary(name: str, values: list[float], target: float) -> str:
+    return (f"{name}: {min(values):.2f}-{max(values):.2f} s (median {statistics.median(values):.2f} s, "
+            f"n={len(values)}; target < {target:g} s)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from playwright.sync_api import sync_playwright
+
+    from analyses.core.export import chromium_path
+
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        url, proc = serve(Path(tmp))
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.set_default_timeout(120_000)
+            page.goto(f"{url}/staged?preset=default&epochs=2&pause=0.5&seed=90")  # warms the pool and the page
+            run_button(page).click()
+            page.get_by_text("Computed in").wait_for()
+
+            first_progress = []
+            for repeat in range(args.repeats):
+                first_progress.append(start_job(page, url, seed=repeat))
+                page.get_by_role("button", name="Cancel run").click()  # frees the worker for the next repeat
+                page.get_by_text("Run cancelled").wait_for()
+
+            busy = [browser.new_page() for _ in range(2)]
+            for i, other in enumerate(busy):  # two jobs running, in two other sessions
+                other.set_default_timeout(120_000)
+                start_job(other, url, seed=50 + i, pause=60)
+            opening = {"home": [], "jobs": [], "analysis page": []}
+            for _ in range(args.repeats):
+                fresh = browser.new_page(viewport={"width": 1300, "height": 900})
+                fresh.set_default_timeout(60_000)
+                opening["home"].append(open_seconds(fresh, url, "labscope"))
+                opening["jobs"].append(open_seconds(fresh, f"{url}/jobs", "Jobs"))
+                opening["analysis page"].append(open_seconds(fresh, f"{url}/staged?preset=default&seed=77", "Staged"))
+                fresh.close()
+        finally:
+            browser.close()
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(summary("Run -> first progress update", first_progress, 1.0))
+    for name, values in opening.items():
+        print(summary(f"open {name} while two jobs run", values, 1.0))
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
