@@ -40,6 +40,15 @@ def _private_cache(tmp_path_factory):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _main_module_kept():
+    """Streamlit's AppTest installs the page it ran as `__main__` and leaves it there; a process spawned by
+    a later test in this worker would then run that page first. Put the real one back after every test."""
+    main = sys.modules.get("__main__")
+    yield
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture
 def store(tmp_path):
     from analyses.core import CacheStore

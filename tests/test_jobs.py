@@ -122,3 +122,23 @@ def test_jobs_list_active_first_then_newest(env):
     b, _ = _submit(env, "toy", {"n": 13})
     assert [j.id for j in jobs.list()] == [b.id, a.id]
     assert jobs.cancel(b.id) is False and jobs.get(b.id).status == "cancelled"  # a queued job ends at once
+
+
+def test_a_pool_started_while_a_page_is_main_does_not_run_the_page_in_its_workers(env, tmp_path, monkeypatch):
+    """Under Streamlit the page being drawn is `__main__`, and spawned processes re-run `__main__`'s file."""
+    import sys
+    import types
+
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('the page ran in a worker')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    job, _ = _submit(env, "toy", {"n": 5})
+    pool = ProcessExecutor(env, workers=1)
+    try:
+        pool.submit(job.id)
+        assert _wait(pool.jobs, job.id, ("done", "failed")).status == "done"
+    finally:
+        pool.shutdown()
+    assert sys.modules["__main__"] is fake  # and the page is still main in the server

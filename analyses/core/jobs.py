@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from .processes import plain_main
+
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
@@ -355,7 +357,8 @@ class _Worker:
     def __init__(self, context, cache_root: Path, owner: str):
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child, str(cache_root), owner), daemon=True)
-        self.process.start()
+        with plain_main():  # started from a page: the worker must not run that page again
+            self.process.start()
         self.job: str | None = None
         self.ready = False  # jobs go only to warm workers: a warm-up is not counted in a job's time
 

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import InputError
 from .params import ParameterError
+from .processes import plain_main
 
 EXECUTORS = ("inline", "processes", "dask")
 
@@ -132,7 +133,8 @@ def _local_pool_map(points, submit_args, workers: int, on_record):
     import multiprocessing
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_point, *submit_args(p)): i for i, p in enumerate(points)}
+        with plain_main():  # the pool's processes start with the first submissions
+            futures = {pool.submit(run_point, *submit_args(p)): i for i, p in enumerate(points)}
         for future in as_completed(futures):
             on_record(futures[future], _outcome_of(future, points[futures[future]]))
 
@@ -154,8 +156,10 @@ def _dask_map(points, submit_args, scheduler: str | None, workers: int, on_recor
     if scheduler:
         client = Client(scheduler, timeout="20s")
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, env={"OMP_NUM_THREADS": "1", "LABSCOPE_TORCH_THREADS": "1"})
+        with plain_main():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None,
+                                   env={"OMP_NUM_THREADS": "1", "LABSCOPE_TORCH_THREADS": "1"})
         client = Client(cluster)
     try:
         futures = {}

@@ -70,7 +70,10 @@ class _Worker:
         ctx = mp.get_context("spawn")
         self.jobs, self.answers = ctx.Queue(), ctx.Queue()
         self.process = ctx.Process(target=_worker, args=(self.jobs, self.answers), daemon=True)
-        self.process.start()
+        from analyses.core.processes import plain_main
+
+        with plain_main():  # a test run by AppTest earlier may have left a page as __main__
+            self.process.start()
 
     def ask(self, loader: str, path: Path, bound: float) -> tuple[str, str]:
         """The case's outcome; a worker that dies (a crash, or one that could not start) is a finding at
