@@ -67,12 +67,10 @@ def test_smoke_grid_barrier_falls_with_width_and_cells_are_cached_one_by_one(sto
     assert set(finer.figures()) == {"phase_map", "test_accuracy", "lambda_max", "trace", "barrier", "cka"}
 
 
-def test_the_page_draws_the_grid_and_links_a_cell(tmp_path, monkeypatch):
-    import streamlit as st
+@pytest.mark.usefixtures("fresh_streamlit")  # its own cache; jobs computed inline in the test's process
+def test_the_page_draws_the_grid_and_links_a_cell():
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("LABSCOPE_CACHE_DIR", str(tmp_path / "cache"))
-    st.cache_resource.clear()
     page = str(Path(__file__).parents[1] / "dashboard" / "views" / "landscape_phases.py")
     at = AppTest.from_file(page, default_timeout=120)
     at.query_params.update({"preset": "smoke"})
@@ -81,7 +79,6 @@ def test_the_page_draws_the_grid_and_links_a_cell(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 6
     assert len(at.selectbox(key="_cell.landscape_phases").options) == 4
-    st.cache_resource.clear()
 
 
 def test_batch_size_can_be_the_temperature_axis(store):
