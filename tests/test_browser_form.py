@@ -52,7 +52,7 @@ def test_run_pressed_as_a_preset_loads_runs_what_the_form_shows(server, browser)
         sidebar = page.get_by_test_id("stSidebar")
         sidebar.get_by_role("button", name="Run", exact=True).wait_for()
         gaps = []
-        for i in range(20):
+        for i in range(9):  # each preset three times, Run in the pick's task or 0-90 ms after it
             preset = PRESETS[i % len(PRESETS)]
             sidebar.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
             page.get_by_role("option", name=preset, exact=True).wait_for()
@@ -70,8 +70,8 @@ def test_run_pressed_as_a_preset_loads_runs_what_the_form_shows(server, browser)
             form = {name: _slider_value(page, label) for name, label in SHOWN.items()}
             assert {k: float(v) for k, v in form.items()} == {k: float(ran[k]) for k in SHOWN}, (i, preset)
         # Run pressed 0-90 ms after the pick; on a loaded machine the browser's timers can fire late, so the
-        # measured gaps are only required to be short for most presses (every one of the 20 is checked above).
-        assert sum(gap < 100 for gap in gaps) >= 15, gaps
+        # measured gaps are only required to be short for most presses (every one of the 9 is checked above).
+        assert sum(gap < 100 for gap in gaps) >= 6, gaps
     finally:
         for process in busy:
             process.kill()
