@@ -13,7 +13,6 @@ is reused while it behaves, because importing torch and pandas per case would co
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing as mp
 import sys
 import time
