@@ -64,11 +64,20 @@ def _worker(jobs, answers) -> None:
             answers.put(("traceback", tail[:300]))
 
 
+def _importable_worker():
+    """`_worker` from the module `fuzz.harness`, also when this file runs as a script (as `__main__`,
+    which a spawned process does not re-run here: see analyses.core.processes)."""
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from fuzz.harness import _worker as worker
+
+    return worker
+
+
 class _Worker:
     def __init__(self) -> None:
         ctx = mp.get_context("spawn")
         self.jobs, self.answers = ctx.Queue(), ctx.Queue()
-        self.process = ctx.Process(target=_worker, args=(self.jobs, self.answers), daemon=True)
+        self.process = ctx.Process(target=_importable_worker(), args=(self.jobs, self.answers), daemon=True)
         from analyses.core.processes import plain_main
 
         with plain_main():  # a test run by AppTest earlier may have left a page as __main__
