@@ -3,6 +3,7 @@ that rereads the shared job table and preview store on its own timer while the r
 
 from __future__ import annotations
 
+import time
 from typing import Any, Mapping
 
 import streamlit as st
@@ -20,6 +21,22 @@ def time_left(elapsed: float, fraction: float) -> str:
 
 POLL_S = 0.5  # how often a page following a job reads its progress (one SQLite read)
 PREVIEW_POLL_S = 1.5  # how often it redraws the live preview (a round of figure JSON to the browser)
+FIRST_REPORT_WAIT_S = 0.6  # how long Run waits for a just-submitted job's first progress report
+CLAIM_WAIT_S = 0.2  # a free worker claims a job within this (0.04-0.08 s measured); later, it is queued
+
+
+def await_first_report(key: str) -> None:
+    """Right after Run: wait a moment for the worker's first progress report, so that the page's first draw
+    shows it instead of a placeholder until the first poll, POLL_S later. A worker takes a job within a
+    tenth of a second and reports as it starts, so this is usually a few SQLite reads; a job left queued (no
+    free worker) or slow to report is followed by polling as usual."""
+    jobs = job_store()
+    started = time.monotonic()
+    while (waited := time.monotonic() - started) < FIRST_REPORT_WAIT_S:
+        job = jobs.get(key)
+        if job is None or not job.active or job.message or (job.status == "queued" and waited > CLAIM_WAIT_S):
+            return
+        time.sleep(0.03)
 
 @st.fragment(run_every=POLL_S)
 def job_progress(analysis_name: str, key: str) -> None:
