@@ -21,20 +21,19 @@ def time_left(elapsed: float, fraction: float) -> str:
 
 POLL_S = 0.5  # how often a page following a job reads its progress (one SQLite read)
 PREVIEW_POLL_S = 1.5  # how often it redraws the live preview (a round of figure JSON to the browser)
-FIRST_REPORT_WAIT_S = 0.6  # how long Run waits for a just-submitted job's first progress report
-CLAIM_WAIT_S = 0.2  # a free worker claims a job within this (0.04-0.08 s measured); later, it is queued
+FIRST_REPORT_WAIT_S = 0.8  # how long Run waits for a just-submitted job's first progress report
 
 
 def await_first_report(key: str) -> None:
     """Right after Run: wait a moment for the worker's first progress report, so that the page's first draw
-    shows it instead of a placeholder until the first poll, POLL_S later. A worker takes a job within a
-    tenth of a second and reports as it starts, so this is usually a few SQLite reads; a job left queued (no
-    free worker) or slow to report is followed by polling as usual."""
+    shows it instead of a placeholder until the first poll, POLL_S later. A free worker takes a job and
+    reports within a tenth of a second on an idle machine (a few tenths on a loaded one), so this is a few
+    SQLite reads; a job queued behind others, or slow to report, is followed by polling as usual."""
     jobs = job_store()
-    started = time.monotonic()
-    while (waited := time.monotonic() - started) < FIRST_REPORT_WAIT_S:
+    deadline = time.monotonic() + FIRST_REPORT_WAIT_S
+    while time.monotonic() < deadline:
         job = jobs.get(key)
-        if job is None or not job.active or job.message or (job.status == "queued" and waited > CLAIM_WAIT_S):
+        if job is None or not job.active or job.message or (job.status == "queued" and jobs.ahead_of(job)):
             return
         time.sleep(0.03)
 
