@@ -167,6 +167,7 @@ def test_a_worker_warms_up_while_idle_and_takes_a_job_between_two_warm_up_steps(
         return name, run
 
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))  # the worker sets it
+    monkeypatch.setenv("LABSCOPE_WORKER_WARM_UP", "1")  # the tests' pools leave it out (conftest)
     monkeypatch.setattr(jobs, "_warm_up", lambda cache_root: done.append("ready"))
     monkeypatch.setattr(jobs, "_more_warm_up", lambda: iter([step("a"), step("b"), step("c")]))
     monkeypatch.setattr(jobs, "execute", lambda cache_root, job_id, owner: done.append(job_id))

@@ -325,7 +325,7 @@ def _worker_main(connection, cache_root: str, owner: str) -> None:
     logging.basicConfig(level=logging.INFO)
     _warm_up(cache_root)
     connection.send(READY)
-    more = _more_warm_up()
+    more = _more_warm_up() if os.environ.get("LABSCOPE_WORKER_WARM_UP", "1") != "0" else iter(())
     while True:
         while not connection.poll():  # idle: one more warm-up step, unless a job has come
             step = next(more, None)
@@ -363,7 +363,8 @@ def _more_warm_up() -> Iterator[tuple[str, Any]]:
     """What a first job of each kind would still wait for, done step by step while the worker is idle (a job
     that comes meanwhile waits for one step at most, and then does the rest itself): the part of torch the
     first optimizer imports (seconds on a loaded machine), then per analysis its code version (hashing its
-    sources) and its compute module (4 s for concept space on a loaded machine)."""
+    sources) and its compute module (4 s for concept space on a loaded machine). LABSCOPE_WORKER_WARM_UP=0
+    leaves it out (the tests' short-lived pools: it would compete with their jobs for the CPU)."""
     import importlib
 
     def first_optimizer() -> None:
