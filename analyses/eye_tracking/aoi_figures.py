@@ -6,8 +6,6 @@ They read the view (`figures.View`) and redraw from the cached result like the o
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 
 import numpy as np
@@ -17,6 +15,7 @@ import plotly.graph_objects as go
 from analyses.core.export import prefer_height
 
 from . import maps
+from .pictures import data_uri
 
 PANELS_PER_PAGE = 24
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
@@ -71,17 +70,6 @@ def aoi_transitions(view) -> go.Figure | None:
     return fig
 
 
-def _data_uri(image: np.ndarray, side: int = 200) -> str:
-    """A small JPEG of the picture: panels are small, and a page of 24 stays light."""
-    from PIL import Image
-
-    picture = Image.fromarray(np.asarray(image, np.uint8)).convert("RGB")
-    picture.thumbnail((side, side))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def heatmap_pages(view) -> dict[str, go.Figure]:
     """Every stimulus and condition's pooled heatmap over its picture, PANELS_PER_PAGE to a figure."""
     sizes = {k: (int(r["width"]), int(r["height"])) for k, r in view.stimuli.iterrows()}
@@ -109,11 +97,11 @@ def heatmap_pages(view) -> dict[str, go.Figure]:
             picture = view.stimuli.loc[key, "image"]
             image = view.result.arrays.get(picture) if isinstance(picture, str) and picture else None
             if image is not None:
-                images.append(dict(source=_data_uri(image), x=0, y=0, sizex=width, sizey=height, xref=f"x{i + 1}",
+                images.append(dict(source=data_uri(image, max_side=200), x=0, y=0, sizex=width, sizey=height, xref=f"x{i + 1}",
                                    yref=f"y{i + 1}", sizing="stretch", layer="below"))
             density, cell = found.get(key, (np.zeros((1, 1)), max(width, height)))
             z = density / (density.max() or 1.0)
-            traces.append(dict(type="heatmap", z=np.where(z > 0.05, z, np.nan), x0=cell / 2, dx=cell, y0=cell / 2,
+            traces.append(dict(type="heatmap", z=np.where(z > 0.05, z, np.nan).astype(np.float32), x0=cell / 2, dx=cell, y0=cell / 2,
                                dy=cell, colorscale=view.params["colorscale"], opacity=view.params["opacity"], zmin=0,
                                zmax=1, showscale=i == 0, hoverinfo="skip", xaxis=f"x{i + 1}", yaxis=f"y{i + 1}",
                                colorbar=dict(title=dict(text="density<br>(÷ max)"), len=0.5, thickness=10)))

@@ -21,6 +21,7 @@ from analyses.core.export import add_banner, add_caption, prefer_height
 from . import aoi_figures, maps
 from .fixations import real_condition
 from .geometry import Screen
+from .pictures import data_uri
 from .stats import FAKE
 
 POOLED = "all observers (pooled)"
@@ -102,14 +103,15 @@ def _add_picture(fig, view: View, condition: str, row=None, col=None) -> None:
     image, mask, width, height = view.picture(condition)
     kw = {} if row is None else {"row": row, "col": col}
     if image is not None:
-        fig.add_trace(go.Image(z=image, x0=0.5 * width / image.shape[1], dx=width / image.shape[1],
+        fig.add_trace(go.Image(source=data_uri(image), x0=0.5 * width / image.shape[1], dx=width / image.shape[1],
                                y0=0.5 * height / image.shape[0], dy=height / image.shape[0], hoverinfo="skip",
                                name="stimulus"), **kw)
     else:  # no picture: the stimulus' extent as a frame
         fig.add_trace(go.Scatter(x=[0, width, width, 0, 0], y=[0, 0, height, height, 0], mode="lines",
                                  line=dict(color=GREY, width=1), hoverinfo="skip", showlegend=False), **kw)
     if mask is not None and mask.any():
-        fig.add_trace(go.Contour(z=mask.astype(float), x0=0.5 * width / mask.shape[1], dx=width / mask.shape[1],
+        # the mask as uint8: one byte a pixel in the figure's JSON, not eight
+        fig.add_trace(go.Contour(z=mask.astype(np.uint8), x0=0.5 * width / mask.shape[1], dx=width / mask.shape[1],
                                  y0=0.5 * height / mask.shape[0], dy=height / mask.shape[0],
                                  contours=dict(start=0.5, end=0.5, coloring="none"), showscale=False,
                                  line=dict(color="white", width=1.5, dash="dot"), hoverinfo="skip",
@@ -130,7 +132,7 @@ def _heat(density: np.ndarray, cell: int, params, zmax=None, colorscale=None, zm
     if zmid is None:
         shown = np.where(shown > 0.05, shown, np.nan)  # low density transparent: the picture shows through
     extra = dict(zmid=0, zmin=-1, zmax=1) if zmid is not None else dict(zmin=0, zmax=1)
-    return go.Heatmap(z=shown, x0=cell / 2, dx=cell, y0=cell / 2, dy=cell, colorscale=colorscale or params["colorscale"],
+    return go.Heatmap(z=shown.astype(np.float32), x0=cell / 2, dx=cell, y0=cell / 2, dy=cell, colorscale=colorscale or params["colorscale"],
                       opacity=params["opacity"], hovertemplate="x %{x:.0f}, y %{y:.0f}: %{z:.2f}<extra></extra>",
                       colorbar=colorbar or dict(title=colorbar_title, len=0.8), **extra)
 
