@@ -50,7 +50,10 @@ def job_executor():
     return make_executor(result_store().root)
 
 
+@st.cache_resource(show_spinner=False)
 def job_store():
+    """The job table (one instance per server process: pages read it several times a second while following
+    a job, and opening it checks its schema)."""
     from analyses.core.jobs import JobStore
 
     return JobStore(result_store().root)

@@ -27,6 +27,9 @@ def _shared_dir() -> Path:
     return TESTS.parent.parent / "shared"
 
 
+# The tests' job pools live seconds: their workers skip the idle warm-up (every analysis' compute module,
+# code version and torch's optimizer imports), which would only compete with the tests' jobs for the CPU.
+os.environ.setdefault("LABSCOPE_WORKER_WARM_UP", "0")
 SHARED = _shared_dir()
 SCREENSHOTS = Path(os.environ.get("LABSCOPE_SCREENSHOTS", TESTS / "screenshots"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -142,3 +142,46 @@ def test_a_pool_started_while_a_page_is_main_does_not_run_the_page_in_its_worker
     finally:
         pool.shutdown()
     assert sys.modules["__main__"] is fake  # and the page is still main in the server
+
+
+
+def test_a_worker_warms_up_while_idle_and_takes_a_job_between_two_warm_up_steps(monkeypatch, tmp_path):
+    """After its first warm-up a worker is ready; the rest (compute modules, code versions) runs one step at a
+    time while no job waits, so a job sent meanwhile waits for the step in progress only."""
+    import multiprocessing
+    import threading
+
+    from analyses.core import jobs
+
+    names = [name for name, _ in jobs._more_warm_up()]  # the real steps, listed (not run)
+    assert names[0] == "torch optimizers"
+    assert {"concept_space code version", "concept_space compute", "loss_landscape compute"} <= set(names)
+
+    done, started = [], threading.Event()
+
+    def step(name):
+        def run():
+            started.set()
+            time.sleep(0.3)
+            done.append(name)
+        return name, run
+
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))  # the worker sets it
+    monkeypatch.setenv("LABSCOPE_WORKER_WARM_UP", "1")  # the tests' pools leave it out (conftest)
+    monkeypatch.setattr(jobs, "_warm_up", lambda cache_root: done.append("ready"))
+    monkeypatch.setattr(jobs, "_more_warm_up", lambda: iter([step("a"), step("b"), step("c")]))
+    monkeypatch.setattr(jobs, "execute", lambda cache_root, job_id, owner: done.append(job_id))
+    ours, theirs = multiprocessing.Pipe()
+    worker = threading.Thread(target=jobs._worker_main, args=(theirs, str(tmp_path), "owner"), daemon=True)
+    worker.start()
+    assert ours.poll(10) and ours.recv() == jobs.READY
+    assert started.wait(10)
+    ours.send("job-1")  # arrives while step "a" runs
+    assert ours.poll(10) and ours.recv() == "job-1"
+    deadline = time.time() + 10
+    while len(done) < 5 and time.time() < deadline:  # idle again: the remaining steps
+        time.sleep(0.05)
+    ours.send(None)
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert done == ["ready", "a", "job-1", "b", "c"]

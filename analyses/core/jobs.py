@@ -325,7 +325,13 @@ def _worker_main(connection, cache_root: str, owner: str) -> None:
     logging.basicConfig(level=logging.INFO)
     _warm_up(cache_root)
     connection.send(READY)
+    more = _more_warm_up() if os.environ.get("LABSCOPE_WORKER_WARM_UP", "1") != "0" else iter(())
     while True:
+        while not connection.poll():  # idle: one more warm-up step, unless a job has come
+            step = next(more, None)
+            if step is None:
+                break
+            _warm_up_step(*step)
         job_id = connection.recv()
         if job_id is None:
             return
@@ -337,9 +343,9 @@ READY = "\0ready"  # a worker's first message: warmed up, give it jobs
 
 
 def _warm_up(cache_root: str) -> None:
-    """Import the runner, the registered analyses, pandas and torch, and do the cache's start-up sweep,
-    while idle: a job's first progress report then comes within a fraction of a second of Run instead of
-    after seconds of imports."""
+    """Import the runner, the registered analyses, pandas and torch, and do the cache's start-up sweep, before
+    the worker takes jobs: a job's first progress report then comes within a fraction of a second of Run
+    instead of after seconds of imports."""
     try:
         from .cache import CacheStore
         from .registry import all_analyses
@@ -351,6 +357,40 @@ def _warm_up(cache_root: str) -> None:
         import torch  # noqa: F401 - most analyses compute with it
     except Exception:  # noqa: BLE001 - a failed warm-up only costs time; the job itself reports real errors
         log.warning("worker warm-up failed", exc_info=True)
+
+
+def _more_warm_up() -> Iterator[tuple[str, Any]]:
+    """What a first job of each kind would still wait for, done step by step while the worker is idle (a job
+    that comes meanwhile waits for one step at most, and then does the rest itself): the part of torch the
+    first optimizer imports (seconds on a loaded machine), then per analysis its code version (hashing its
+    sources) and its compute module (4 s for concept space on a loaded machine). LABSCOPE_WORKER_WARM_UP=0
+    leaves it out (the tests' short-lived pools: it would compete with their jobs for the CPU)."""
+    import importlib
+
+    def first_optimizer() -> None:
+        import torch
+
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # imports torch._dynamo once
+
+    yield "torch optimizers", first_optimizer
+    from .registry import all_analyses
+
+    try:
+        analyses = list(all_analyses().values())
+    except Exception:  # noqa: BLE001 - logged by the first warm-up already
+        return
+    for analysis in analyses:
+        yield f"{analysis.name} code version", lambda analysis=analysis: analysis.code_version  # cached on it
+        module = getattr(analysis.compute, "target_module", None)  # a lazy compute's module (see `lazy`)
+        if module is not None:
+            yield f"{analysis.name} compute", lambda module=module: importlib.import_module(module)
+
+
+def _warm_up_step(name: str, step) -> None:
+    try:
+        step()
+    except Exception:  # noqa: BLE001 - as above: a job that needs it will say what is wrong
+        log.warning("worker warm-up step %s failed", name, exc_info=True)
 
 
 class _Worker:

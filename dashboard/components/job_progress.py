@@ -3,6 +3,7 @@ that rereads the shared job table and preview store on its own timer while the r
 
 from __future__ import annotations
 
+import time
 from typing import Any, Mapping
 
 import streamlit as st
@@ -20,6 +21,21 @@ def time_left(elapsed: float, fraction: float) -> str:
 
 POLL_S = 0.5  # how often a page following a job reads its progress (one SQLite read)
 PREVIEW_POLL_S = 1.5  # how often it redraws the live preview (a round of figure JSON to the browser)
+FIRST_REPORT_WAIT_S = 0.8  # how long Run waits for a just-submitted job's first progress report
+
+
+def await_first_report(key: str) -> None:
+    """Right after Run: wait a moment for the worker's first progress report, so that the page's first draw
+    shows it instead of a placeholder until the first poll, POLL_S later. A free worker takes a job and
+    reports within a tenth of a second on an idle machine (a few tenths on a loaded one), so this is a few
+    SQLite reads; a job queued behind others, or slow to report, is followed by polling as usual."""
+    jobs = job_store()
+    deadline = time.monotonic() + FIRST_REPORT_WAIT_S
+    while time.monotonic() < deadline:
+        job = jobs.get(key)
+        if job is None or not job.active or job.message or (job.status == "queued" and jobs.ahead_of(job)):
+            return
+        time.sleep(0.03)
 
 @st.fragment(run_every=POLL_S)
 def job_progress(analysis_name: str, key: str) -> None:

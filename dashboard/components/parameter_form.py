@@ -230,7 +230,11 @@ def _panel(analysis_name: str) -> None:
         except ParameterError as exc:
             message.error(str(exc))
             return
-        st.session_state[_state_key(analysis, "pending")] = (st.session_state[_key(analysis, "_preset")], values)
+        preset = st.session_state[_key(analysis, "_preset")]
+        st.session_state[_state_key(analysis, "pending")] = (preset, values)
+        from dashboard.components.run_status import submit_early  # run_status imports this module
+
+        submit_early(analysis, values, preset)  # a worker starts while the page reruns
         st.rerun()
 
 

@@ -40,6 +40,10 @@ def _job_key(analysis: Analysis) -> str:
     return f"_job.{analysis.name}"
 
 
+def _early_key(analysis: Analysis) -> str:
+    return f"_job_early.{analysis.name}"
+
+
 def _result_key(analysis: Analysis, params: Mapping[str, Any]) -> str | None:
     try:
         return result_key(analysis, params)
@@ -117,22 +121,51 @@ def compute(analysis: Analysis, form: FormState) -> Outcome | None:
     return None
 
 
+def submit_early(analysis: Analysis, params: dict[str, Any], preset: str) -> None:
+    """Run pressed in the form's panel, a fragment that then reruns the whole page: submit the job already,
+    so that a worker starts on it during that rerun (0.3-0.6 s on a loaded server) instead of after it.
+    The rerun's `_submit` follows it. Nothing is submitted for a cached result, a key that cannot be computed
+    (the rerun shows why), or the inline executor (the job would compute inside the panel)."""
+    from analyses.core.jobs import InlineExecutor
+
+    executor = job_executor()
+    if isinstance(executor, InlineExecutor):
+        return
+    try:
+        key = result_key(analysis, params)
+    except Exception:  # noqa: BLE001 - the rerun's _submit shows the analysis' message
+        return
+    if result_store().has(analysis.name, key):
+        return
+    _, joined = job_store().submit(key, analysis.name, params, preset=preset,
+                                   device=st.session_state.get("device", "auto"))
+    st.session_state[_early_key(analysis)] = {"key": key, "params": params, "preset": preset,
+                                              "how": "joined" if joined else "submitted"}
+    executor.submit(key)
+
+
 def _submit(analysis: Analysis, params: dict[str, Any], preset: str) -> Outcome | None:
     """Run: the cached result at once, else a job (joining one already computing the same result)."""
+    early = st.session_state.pop(_early_key(analysis), None)
     try:
         key = result_key(analysis, params)
     except Exception as exc:  # a file that cannot be read: the analysis' own message, or a reference
         show_error(analysis, exc)
         return None
-    outcome = _from_cache(analysis, params, key)
-    if outcome is not None:
-        return _show(analysis, outcome, preset)
-    _, joined = job_store().submit(key, analysis.name, params, preset=preset,
-                                   device=st.session_state.get("device", "auto"))
-    pending = {"key": key, "params": params, "preset": preset, "how": "joined" if joined else "submitted"}
+    if early is not None and early["key"] == key:  # submitted by the form's Run already: follow it (it may be
+        pending = {**early, "params": params, "preset": preset}  # done and cached by now, computed for this Run)
+    else:
+        outcome = _from_cache(analysis, params, key)
+        if outcome is not None:
+            return _show(analysis, outcome, preset)
+        _, joined = job_store().submit(key, analysis.name, params, preset=preset,
+                                       device=st.session_state.get("device", "auto"))
+        pending = {"key": key, "params": params, "preset": preset, "how": "joined" if joined else "submitted"}
+        job_executor().submit(key)  # the pool's dispatcher takes it at once (inline: computed here and now)
     st.session_state[_job_key(analysis)] = pending
     write_link(analysis, preset, params)  # the link reattaches to this job while it runs
-    job_executor().submit(key)  # the pool's dispatcher takes it at once (inline: computed here and now)
+    if pending["how"] == "submitted":
+        job_progress.await_first_report(key)
     return _follow(analysis, pending, {})
 
 
