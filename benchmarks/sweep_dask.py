@@ -213,7 +213,8 @@ def main() -> None:
 
     speedup = per_repeat(lambda i, d, p1, p2: i[0] / d[0])
     ceiling = per_repeat(lambda i, d, p1, p2: p1[0] / p2[0])
-    print(f"largest result record sent back: {largest_record} bytes")
+    print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}; "
+          f"largest result record sent back: {largest_record} bytes")
     print(f"speed-up of the 2-worker cluster over inline: {ranged(speedup)}; target near 2x")
     print(f"ceiling, 2 plain processes over 1 (no cache): {ranged(ceiling)}")
     print(f"dask's speed-up as a share of the ceiling, per repeat: {ranged(per_repeat(lambda i, d, p1, p2: (i[0] / d[0]) / (p1[0] / p2[0])), '')}")
