@@ -120,16 +120,25 @@ def digest(files: list[Path], base: Path | None = None) -> str:
     """A short digest of these files and of every in-tree module they import.
 
     Files are named by module (in the tree) or relative to `base` (outside it), never by absolute path,
-    so two checkouts of the same code agree.
+    so two checkouts of the same code agree. Memoised on every source file's modification time and size:
+    a staged job asks for a dozen stages' versions, and a sweep for them again at every point.
     """
     files = sorted(Path(f).resolve() for f in files)
+    return _digest(tuple(map(str, files)), str(base.resolve()) if base else None, _stamps(files))
+
+
+@lru_cache(maxsize=512)
+def _digest(files: tuple[str, ...], base: str | None, stamps: tuple[tuple[str, int, int], ...]) -> str:
+    del stamps  # part of the memo key only
+    files = [Path(f) for f in files]
+    base = Path(base) if base else None
     h = hashlib.sha256()
     named = {}
     for f in files:
         try:
             named[module_name(f)] = f
         except ValueError:
-            named[f.relative_to(base.resolve()).as_posix() if base else f.name] = f
+            named[f.relative_to(base).as_posix() if base else f.name] = f
     for name in imported_modules(files):
         named.setdefault(name, module_file(name))
     for name in sorted(named):
