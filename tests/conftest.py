@@ -30,6 +30,9 @@ def _shared_dir() -> Path:
 # The tests' job pools live seconds: their workers skip the idle warm-up (every analysis' compute module,
 # code version and torch's optimizer imports), which would only compete with the tests' jobs for the CPU.
 os.environ.setdefault("LABSCOPE_WORKER_WARM_UP", "0")
+# Nor do they compute at a lower priority: the suite's own processes keep both cores busy, and a niced worker
+# would wait behind them (a server's job behind idle pages costs nothing). test_jobs.py checks the nice itself.
+os.environ.setdefault("LABSCOPE_WORKER_NICE", "0")
 SHARED = _shared_dir()
 SCREENSHOTS = Path(os.environ.get("LABSCOPE_SCREENSHOTS", TESTS / "screenshots"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
