@@ -20,9 +20,9 @@ allows make that cheaper than a plain loop that sets the weights and runs the mo
 On CUDA, many points go through the network in one pass instead (plane_batched.py: `vmap` over the
 points), where the model is in eval mode and its samples are independent.
 
-Other models (and a Sequential that uses one module twice) run whole, with `functional_call` at each point (train and test in one pass where the
-problem says samples are independent: the built-in models); norm statistics recomputed per point
-take the plain path. Both give the same numbers up to float rounding; the tests
+Other models (and a Sequential that uses one module twice) run whole, with `functional_call` at each
+point (train and test in one pass where the problem says samples are independent: the built-in
+models); norm statistics recomputed per point take the plain path. Both give the same numbers up to float rounding; the tests
 check every grid point against the plain evaluation.
 """
 
@@ -137,7 +137,7 @@ class PlaneEvaluator:
             self.independent = problem.independent_samples and not self.per_point
         self.segments = self._segments()
         self.shortcut = self._shortcut()
-        self.transformers = self._transformers()
+        self._transformer_planes: list[TransformerPlane] | None = None  # built on first use (buffers)
         self.targets = torch.cat([self.y, self.y_test])
         # The four numbers of a point, for outputs shaped (samples, classes) and (classes, samples).
         self.numbers = {transposed: CrossEntropyNumbers(self.targets, self.n_train, 0 if transposed else 1)
@@ -153,12 +153,16 @@ class PlaneEvaluator:
             return None
         return [_Step(m, name, self.center, self.d1, self.d2) for name, m in children]
 
-    def _transformers(self) -> list[TransformerPlane] | None:
-        """labscope's own transformer, written out (see plane_transformer.py), one per segment."""
+    @property
+    def transformers(self) -> list[TransformerPlane] | None:
+        """labscope's own transformer, written out (see plane_transformer.py), one per segment; built when
+        first asked for, so the batched path does not hold its buffers."""
         if self.per_point or type(self.model) is not SmallTransformer:
             return None
-        weights = [{n: w[n] for n, _ in self.model.named_parameters()} for w in (self.center, self.d1, self.d2)]
-        return [TransformerPlane(self.model, *weights, x) for x, _ in self.segments]
+        if self._transformer_planes is None:
+            weights = [{n: w[n] for n, _ in self.model.named_parameters()} for w in (self.center, self.d1, self.d2)]
+            self._transformer_planes = [TransformerPlane(self.model, *weights, x) for x, _ in self.segments]
+        return self._transformer_planes
 
     def _segments(self) -> list[tuple[torch.Tensor, slice]]:
         """The inputs run through the network: train and test in one pass, or one pass each."""
@@ -218,8 +222,9 @@ class PlaneEvaluator:
     def _forward(self, segment: int, a: float, b: float) -> tuple[torch.Tensor, bool]:
         """The network's outputs on one segment at (a, b): (outputs, transposed?)."""
         x, _ = self.segments[segment]
-        if self.transformers is not None:
-            return self.transformers[segment](a, b), False
+        planes = self.transformers
+        if planes is not None:
+            return planes[segment](a, b), False
         if self.steps is None:  # any other model: one functional call with the point's weights
             weights = offset(self.center, [(a, self.d1), (b, self.d2)])
             return functional_call(self.model, weights, (x,)), False
