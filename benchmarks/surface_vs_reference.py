@@ -15,6 +15,7 @@ Hessian: plain power iteration with torch.autograd Hessian-vector products again
 
     python benchmarks/surface_vs_reference.py [--presets mlp cnn transformer] [--points 51] [--repeats 5]
     python benchmarks/surface_vs_reference.py --device cuda      # on a GPU: points/s with many points per pass
+    python benchmarks/surface_vs_reference.py --clock cpu        # on a loaded machine: the thread's CPU time
 """
 
 import argparse
@@ -98,6 +99,11 @@ def reference_top_eigenvalue(model, x, y, tol=1e-4, max_iter=200, seed=0):
     return value, max_iter
 
 
+# Wall time by default; `--clock cpu` times this thread's CPU time (time.thread_time), which leaves out the
+# time other processes hold the core: on a loaded machine wall-time ratios swung 0.6-1.7x between repeats.
+CLOCK = time.perf_counter
+
+
 def _sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -110,10 +116,10 @@ def matmul_rate(size: int = 1024, repeats: int = 5, device: str = "cpu") -> floa
     times = []
     for _ in range(repeats):
         _sync(device)
-        start = time.perf_counter()
+        start = CLOCK()
         a @ b
         _sync(device)
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK() - start)
     return 2 * size ** 3 / statistics.median(times)
 
 
@@ -158,10 +164,10 @@ def setup(preset: str, samples: int, width: int, depth: int, device: str = "cpu"
 
 def timed(f, device: str = "cpu"):
     _sync(device)
-    start = time.perf_counter()
+    start = CLOCK()
     out = f()
     _sync(device)
-    return out, time.perf_counter() - start
+    return out, CLOCK() - start
 
 
 def bench_surface(preset, points, repeats, samples, width, depth, reference_code, device="cpu") -> None:
@@ -188,7 +194,8 @@ def bench_surface(preset, points, repeats, samples, width, depth, reference_code
     med_ours, med_tight = statistics.median(labscope_s), statistics.median(tight_s)
     print(f"{name}, {sum(p.numel() for p in center.values()):,} parameters; {points}x{points} surface, "
           f"{len(data[0][0])} train + {len(data[1][0])} test samples per point, "
-          f"{device if device != 'cpu' else f'{torch.get_num_threads()} thread(s)'}, {repeats} interleaved repeats"
+          f"{device if device != 'cpu' else f'{torch.get_num_threads()} thread(s)'}, {repeats} interleaved repeats, "
+          f"{'CPU time' if CLOCK is time.thread_time else 'wall time'}"
           + (" (many points per forward pass: vmap)" if device == "cuda" else ""))
     print(f"  labscope   {med_ours:7.2f} s ({med_ours * per_point:.3f} ms/point, {points ** 2 / med_ours:,.0f} "
           f"points/s)")
@@ -230,10 +237,16 @@ if __name__ == "__main__":
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--reference-code", action="store_true", help="also time the reference code's evaluation")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: time the thread's CPU time, for a machine other processes load (CPU device only)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="cuda: labscope evaluates many grid points per forward pass (vmap)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.clock == "cpu":
+        if args.device != "cpu" or args.threads != 1:
+            parser.error("--clock cpu times one CPU thread: use it with --device cpu --threads 1")
+        CLOCK = time.thread_time
     for preset in args.presets:
         points = args.points if preset == "mlp" else args.small_points
         model, center, data = bench_surface(preset, points, args.repeats, args.samples, args.width, args.depth,

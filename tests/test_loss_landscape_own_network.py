@@ -214,7 +214,8 @@ def _surface_case(case, tmp_path):
     return model, center, directions, data, problem
 
 
-GRID = [(float(a), float(b)) for a in np.linspace(-1, 1, 5) for b in np.linspace(-1, 1, 5)]
+# Row by row, as the surface walks its grid (the first layer keeps base + b·v for the row).
+GRID = [(float(a), float(b)) for b in np.linspace(-1, 1, 5) for a in np.linspace(-1, 1, 5)]
 
 
 def _assert_plain_numbers(case, model, center, directions, data, problem, fast):
@@ -232,6 +233,7 @@ def test_the_surface_shortcut_equals_the_plain_evaluation_everywhere(case, tmp_p
     model, center, directions, data, problem = _surface_case(case, tmp_path)
     evaluator = plane_evaluator(model, center, directions, data, problem)
     assert (evaluator.shortcut is not None) == (case not in ("transformer", "custom_lstm"))
+    assert (evaluator.transformers is not None) == (case == "transformer")  # written out (plane_transformer.py)
     assert evaluator.batched is None  # one point per pass on the CPU
     _assert_plain_numbers(case, model, center, directions, data, problem, evaluator(GRID))
 

@@ -10,15 +10,19 @@ allows make that cheaper than a plain loop that sets the weights and runs the mo
 - Train and test samples go through the network in one pass when every layer treats samples
   independently (eval mode, no batch statistics); their losses are then means over the two parts.
 - For an nn.Sequential of known layers the forward pass is written out (no per-point module
-  bookkeeping), the last Linear layer is computed as W hᵀ (faster for few outputs), and the four
-  numbers of a point come back in one transfer.
+  bookkeeping), a point's weights and activations are written into buffers reused from point to
+  point (no allocation per point), the last Linear layer is computed as W hᵀ (faster for few
+  outputs), and the four numbers of a point come from few kernel calls and one transfer
+  (plane_numbers.py).
+- labscope's own transformer is written out likewise (plane_transformer.py: its embedding is the
+  affine first layer).
 
 On CUDA, many points go through the network in one pass instead (plane_batched.py: `vmap` over the
 points), where the model is in eval mode and its samples are independent.
 
-Other models run whole, with `functional_call` at each point (train and test in one pass where the
-problem says samples are independent: the built-in models); norm statistics recomputed per point
-take the plain path. Both give the same numbers up to float rounding; the tests
+Other models (and a Sequential that uses one module twice) run whole, with `functional_call` at each
+point (train and test in one pass where the problem says samples are independent: the built-in
+models); norm statistics recomputed per point take the plain path. Both give the same numbers up to float rounding; the tests
 check every grid point against the plain evaluation.
 """
 
@@ -32,7 +36,11 @@ from torch import nn
 from torch.func import functional_call
 
 from .directions import offset
+from .models import SmallTransformer
+from .plane_affine import AffineTerms
 from .plane_batched import BatchedPoints
+from .plane_numbers import CrossEntropyNumbers
+from .plane_transformer import TransformerPlane
 from .problem import Problem, cross_entropy
 
 # Layers that act on each sample alone in eval mode and have no parameters: called as they are.
@@ -40,12 +48,8 @@ PER_SAMPLE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.SiLU, nn.LeakyReLU, nn.E
               nn.Flatten, nn.Unflatten, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d, nn.MaxPool2d, nn.AvgPool2d,
               nn.MaxPool1d, nn.AvgPool1d, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
-# Precomputed first-layer outputs (three of them) may take at most this many bytes.
+# Precomputed first-layer outputs (three of them, and two buffers of that size) may take at most this many bytes.
 MAX_SHORTCUT_BYTES = 512 * 2 ** 20
-
-
-def _combine(center: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, a: float, b: float) -> torch.Tensor:
-    return torch.add(center, d1, alpha=a).add_(d2, alpha=b)
 
 
 class _Step:
@@ -58,11 +62,15 @@ class _Step:
         self.center = [center[n] for n in self.full]
         self.d1 = [d1[n] for n in self.full]
         self.d2 = [d2[n] for n in self.full]
-        self.moving = [bool(x.any() or y.any()) for x, y in zip(self.d1, self.d2)]
+        # A point's weights are formed in these buffers (None: the parameter does not move on the plane).
+        self.buffers = [torch.empty_like(c) if bool(x.any() or y.any()) else None
+                        for c, x, y in zip(self.center, self.d1, self.d2)]
+        self.outputs: dict[tuple, torch.Tensor] = {}  # a Linear layer's output buffer, per input shape
+        self.linear_2d = isinstance(module, nn.Linear)
 
     def weights(self, a: float, b: float) -> list[torch.Tensor]:
-        return [_combine(c, x, y, a, b) if moving else c
-                for c, x, y, moving in zip(self.center, self.d1, self.d2, self.moving)]
+        return [c if buffer is None else torch.add(c, x, alpha=a, out=buffer).add_(y, alpha=b)
+                for c, x, y, buffer in zip(self.center, self.d1, self.d2, self.buffers)]
 
     def __call__(self, h: torch.Tensor, a: float, b: float, owned: bool = True) -> torch.Tensor:
         """`owned`: h is an intermediate of this pass (not the data), so it may be overwritten."""
@@ -72,6 +80,13 @@ class _Step:
         if not self.names:
             return m(h)
         w = self.weights(a, b)
+        if self.linear_2d and h.dim() == 2:  # into this layer's buffer: intermediates of a point never outlive it
+            out = self.outputs.get(h.shape)
+            if out is None:
+                out = self.outputs[h.shape] = h.new_empty(len(h), m.out_features)
+            out = torch.mm(h, w[0].T, out=out)
+            # The bias added after the product: addmm's broadcast copy and accumulation cost more (measured).
+            return out if m.bias is None else out.add_(w[1])
         if isinstance(m, nn.Linear):
             return F.linear(h, w[0], w[1] if m.bias is not None else None)
         if isinstance(m, nn.Conv2d):
@@ -122,12 +137,32 @@ class PlaneEvaluator:
             self.independent = problem.independent_samples and not self.per_point
         self.segments = self._segments()
         self.shortcut = self._shortcut()
+        self._transformer_planes: list[TransformerPlane] | None = None  # built on first use (buffers)
+        self.targets = torch.cat([self.y, self.y_test])
+        # The four numbers of a point, for outputs shaped (samples, classes) and (classes, samples).
+        self.numbers = {transposed: CrossEntropyNumbers(self.targets, self.n_train, 0 if transposed else 1)
+                        for transposed in (False, True)} if (
+            problem.loss is cross_entropy and problem.classification) else None
         self.batched = self._batched(batch_points)
 
     def _plan(self, model: nn.Module) -> list[_Step] | None:
         if not isinstance(model, nn.Sequential) or not len(model):
             return None
-        return [_Step(m, name, self.center, self.d1, self.d2) for name, m in model.named_children()]
+        children = list(model._modules.items())
+        if len({id(m) for _, m in children}) < len(children):  # one module used twice: run the model whole
+            return None
+        return [_Step(m, name, self.center, self.d1, self.d2) for name, m in children]
+
+    @property
+    def transformers(self) -> list[TransformerPlane] | None:
+        """labscope's own transformer, written out (see plane_transformer.py), one per segment; built when
+        first asked for, so the batched path does not hold its buffers."""
+        if self.per_point or type(self.model) is not SmallTransformer:
+            return None
+        if self._transformer_planes is None:
+            weights = [{n: w[n] for n, _ in self.model.named_parameters()} for w in (self.center, self.d1, self.d2)]
+            self._transformer_planes = [TransformerPlane(self.model, *weights, x) for x, _ in self.segments]
+        return self._transformer_planes
 
     def _segments(self) -> list[tuple[torch.Tensor, slice]]:
         """The inputs run through the network: train and test in one pass, or one pass each."""
@@ -149,11 +184,11 @@ class PlaneEvaluator:
                 for step in self.steps[:first]:
                     x = step.module(x)
                 found = _first_layer_terms(self.steps[first].module, self.steps[first], x)
-                if found is None or 3 * found[0].numel() * found[0].element_size() > MAX_SHORTCUT_BYTES:
+                if found is None or 5 * found[0].numel() * found[0].element_size() > MAX_SHORTCUT_BYTES:
                     return None
                 if found[0].dim() == 4:  # channels-last activations: the later convolutions ran 1.3-2x faster
                     found = tuple(t.contiguous(memory_format=torch.channels_last) for t in found)
-                terms.append(found)
+                terms.append(AffineTerms(*found))
         return first, terms
 
     def _batched(self, batch_points: int | str | None) -> BatchedPoints | None:
@@ -187,14 +222,16 @@ class PlaneEvaluator:
     def _forward(self, segment: int, a: float, b: float) -> tuple[torch.Tensor, bool]:
         """The network's outputs on one segment at (a, b): (outputs, transposed?)."""
         x, _ = self.segments[segment]
+        planes = self.transformers
+        if planes is not None:
+            return planes[segment](a, b), False
         if self.steps is None:  # any other model: one functional call with the point's weights
             weights = offset(self.center, [(a, self.d1), (b, self.d2)])
             return functional_call(self.model, weights, (x,)), False
         start = 0
         if self.shortcut is not None:
             first, terms = self.shortcut
-            base, u, v = terms[segment]
-            x, start = torch.add(base, u, alpha=a).add_(v, alpha=b), first + 1
+            x, start = terms[segment](a, b), first + 1
         last = len(self.steps) - 1
         owned = self.shortcut is not None  # x is a fresh tensor, not (a view of) the data
         for i in range(start, last):
@@ -203,45 +240,27 @@ class PlaneEvaluator:
         step = self.steps[last]
         if isinstance(step.module, nn.Linear) and x.dim() == 2 and step.module.bias is not None:
             w, bias = step.weights(a, b)
-            return torch.addmm(bias[:, None], w, x.T), True  # W hᵀ: faster than h Wᵀ for few outputs
+            return torch.mm(w, x.T).add_(bias[:, None]), True  # W hᵀ: faster than h Wᵀ for few outputs
         return step(x, a, b), False
 
     def _point(self, a: float, b: float) -> dict:
-        parts = []
-        targets = torch.cat([self.y, self.y_test]) if self.independent else None
-        for segment, (_, where) in enumerate(self.segments):
+        outputs = []
+        for segment in range(len(self.segments)):
             out, transposed = self._forward(segment, a, b)
-            y = targets if self.independent else (self.y if where.start == 0 else self.y_test)
-            parts.append(self._per_sample(out, transposed, y))
-        return self._summary(parts)
+            # A layer's output buffer is reused by the next segment's pass: keep this one's numbers apart.
+            outputs.append(out if segment == len(self.segments) - 1 else out.clone())
+        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1 if transposed else 0)
+        if self.numbers is not None:  # cross-entropy on classes
+            return self.numbers[transposed](out)
+        return self._other_loss(out.T if transposed else out)
 
-    def _per_sample(self, out: torch.Tensor, transposed: bool, y: torch.Tensor):
-        """(per-sample losses or the outputs, hits or None) for one segment."""
-        if self.problem.loss is cross_entropy and self.problem.classification:
-            if transposed:  # out is (classes, samples)
-                top = out.max(dim=0)
-                losses = torch.logsumexp(out, dim=0) - out.gather(0, y[None]).squeeze(0)
-                return losses, top.indices == y
-            losses = torch.logsumexp(out, dim=1) - out.gather(1, y[:, None]).squeeze(1)
-            return losses, out.argmax(dim=1) == y
-        return (out.T if transposed else out), None
-
-    def _summary(self, parts) -> dict:
-        n = self.n_train
-        if len(parts) == 1:
-            values, hits = parts[0]
-            train, test = (values[:n], hits[:n] if hits is not None else None), \
-                (values[n:], hits[n:] if hits is not None else None)
-        else:
-            train, test = parts
-        if train[1] is not None:  # cross-entropy: per-sample losses and hits
-            numbers = torch.stack([train[0].mean(), train[1].float().mean(), test[0].mean(), test[1].float().mean()])
-            tl, ta, sl, sa = numbers.tolist()
-        else:  # any other loss on the outputs
-            tl, sl = self.problem.loss(train[0], self.y).item(), self.problem.loss(test[0], self.y_test).item()
-            if self.problem.classification:
-                ta = (train[0].argmax(dim=1) == self.y).float().mean().item()
-                sa = (test[0].argmax(dim=1) == self.y_test).float().mean().item()
-            else:
-                ta = sa = float("nan")
-        return {"train_loss": tl, "train_accuracy": ta, "test_loss": sl, "test_accuracy": sa}
+    def _other_loss(self, out: torch.Tensor) -> dict:
+        """The four numbers for any other loss, from the outputs (samples first) on train then test samples."""
+        n, loss = self.n_train, self.problem.loss
+        train, test = out[:n], out[n:]
+        numbers = {"train_loss": loss(train, self.y).item(), "train_accuracy": float("nan"),
+                   "test_loss": loss(test, self.y_test).item(), "test_accuracy": float("nan")}
+        if self.problem.classification:
+            numbers["train_accuracy"] = (train.argmax(dim=1) == self.y).float().mean().item()
+            numbers["test_accuracy"] = (test.argmax(dim=1) == self.y_test).float().mean().item()
+        return numbers
