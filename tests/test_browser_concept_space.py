@@ -10,8 +10,8 @@ pytestmark = pytest.mark.browser
 def test_concept_space_smoke_run_from_a_link_and_scrub_samples(server, browser):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(120_000)
-    page.goto(f"{server}/concept_space?preset=smoke")
+    page.set_default_timeout(300_000)  # a job in the server's pool; slow while the suite's other worker computes
+    page.goto(f"{server}/concept_space?preset=smoke&batch_size=16&channels=8&sampling_steps=2")  # smaller still
     page.get_by_role("heading", name="Concept-space learning dynamics").wait_for()
     page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).click()  # a link fills the form
     page.get_by_text("Computed in").wait_for()
