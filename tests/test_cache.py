@@ -136,9 +136,10 @@ def test_cache_never_unpickles(toy, store):
 KILLED_WRITER = """
 import os, sys, time
 sys.path.insert(0, {tests!r})
+import zipfile
 import toy
 from analyses.core import CacheStore, run
-os.fsync = lambda fd: (open({marker!r}, "w").close(), time.sleep(60))  # stall inside the write
+zipfile.ZipFile.writestr = lambda *a, **k: (open({marker!r}, "w").close(), time.sleep(60))  # stall inside the write
 run(toy.make(), "default", {{"n": 500}}, store=CacheStore({root!r}))
 """
 
