@@ -124,11 +124,14 @@ def test_ctrl_c_cancels_and_caches_nothing(tmp_path):
     env = {**os.environ, "LABSCOPE_CACHE_DIR": str(tmp_path / "cache")}
     proc = subprocess.Popen([*LABSCOPE, "run", "loss_landscape", "--set", "grid_points=101", "--set", "epochs=200",
                              "--out", str(tmp_path / "o")], env=env, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)  # past start-up, inside the computation
-    assert proc.poll() is None
+    seen = ""
+    deadline = time.time() + 120
+    while "training" not in seen:  # past start-up (slow on a loaded machine), inside the computation
+        assert proc.poll() is None and time.time() < deadline, seen
+        seen += proc.stderr.read(1)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "cancelled; nothing was cached" in stderr
+    assert proc.returncode == 130 and "cancelled; nothing was cached" in seen + stderr
     assert json.loads(labscope("cache", "info", cache=tmp_path / "cache").stdout)["entries"] == 0
 
 
