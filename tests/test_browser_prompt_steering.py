@@ -2,6 +2,7 @@
 inspector opened, then a format added from the sidebar (only the new prompts are scored)."""
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from analyses.prompt_steering import tiny
 from conftest import SCREENSHOTS
@@ -29,7 +30,13 @@ def test_tiny_model_run_inspector_and_an_added_format(server, browser, served_da
     sidebar.get_by_text("Answer by option text").click()
     sidebar.get_by_role("button", name="Run", exact=True).click()
     # 3 items x 8 formats x 5 personas; the 60 identifier prompts come from the cache
-    page.get_by_test_id("stMetric").filter(has_text="prompts").filter(has_text="120").wait_for(
-        timeout=300_000)  # a job in the server's pool; slow while the suite's other worker computes
+    tile = page.get_by_test_id("stMetric").filter(has_text="prompts").filter(has_text="120")
+    try:
+        tile.wait_for(timeout=240_000)  # a job in the server's pool; slow while the suite's other worker computes
+    except PlaywrightTimeout:
+        # Seen once in a full run on a loaded machine: the job finished but the page had not redrawn. The
+        # address bar holds the job's parameters from the moment it is submitted: reloading it shows the result.
+        page.reload()
+        tile.wait_for(timeout=120_000)
     page.locator(".js-plotly-plot").nth(6).wait_for()
     assert page.get_by_text("Computed in").count() == 1
