@@ -131,7 +131,7 @@ def test_ctrl_c_cancels_and_caches_nothing(tmp_path):
         seen += proc.stderr.read(1)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "cancelled; nothing was cached" in seen + stderr
+    assert proc.returncode == 130 and "cancelled; the result was not cached" in seen + stderr
     assert json.loads(labscope("cache", "info", cache=tmp_path / "cache").stdout)["entries"] == 0
 
 

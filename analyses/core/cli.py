@@ -391,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labscope: error: {exc}", file=sys.stderr)
         return 1
     except (Cancelled, KeyboardInterrupt):
-        print("labscope: cancelled; nothing was cached", file=sys.stderr)
+        print("labscope: cancelled; the result was not cached (stages it finished were: a rerun does only the rest)",
+              file=sys.stderr)
         return 130
     except BrokenPipeError:  # `labscope params ... | head` closed the pipe: not an error
         import os

@@ -187,7 +187,7 @@ def _follow(analysis: Analysis, pending: Mapping[str, Any], display: Mapping[str
             return None
         return _show(analysis, replace(outcome, cache_hit=False), pending["preset"])  # computed for this request
     if job.status == "cancelled":
-        st.warning("Run cancelled; nothing was cached. Press Run to start again.")
+        st.warning("Run cancelled; its result was not cached (finished stages were). Press Run to go on.")
         return None
     if job.status == "interrupted":
         st.warning(f"**This run was interrupted.** {job.error or ''}")
