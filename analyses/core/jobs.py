@@ -320,8 +320,8 @@ class InlineExecutor:
 
 def _worker_main(connection, cache_root: str, owner: str) -> None:
     """A pool worker: one torch thread, then jobs one at a time as the dispatcher sends them. It runs at a lower
-    CPU priority than the server: pages stay responsive while every worker computes (a job's time barely
-    changes, as nothing else competes with it for long)."""
+    CPU priority than the server, so pages stay responsive while every worker computes: a job yields the CPU
+    only while the server has work to do."""
     os.nice(int(os.environ.get("LABSCOPE_WORKER_NICE", "10")))
     os.environ.setdefault("LABSCOPE_TORCH_THREADS", "1")
     os.environ["OMP_NUM_THREADS"] = "1"
