@@ -11,6 +11,7 @@ import streamlit as st
 from analyses.core import CorruptEntry, get
 from dashboard.backend import job_store, preview_store
 
+
 def time_left(elapsed: float, fraction: float) -> str:
     """A rough estimate from the rate so far; silent until there is something to extrapolate."""
     if fraction < 0.02 or elapsed < 2.0 or fraction >= 1.0:
@@ -26,9 +27,9 @@ FIRST_REPORT_WAIT_S = 0.8  # how long Run waits for a just-submitted job's first
 
 def await_first_report(key: str) -> None:
     """Right after Run: wait a moment for the worker's first progress report, so that the page's first draw
-    shows it instead of a placeholder until the first poll, POLL_S later. A free worker takes a job and
-    reports within a tenth of a second on an idle machine (a few tenths on a loaded one), so this is a few
-    SQLite reads; a job queued behind others, or slow to report, is followed by polling as usual."""
+    shows it instead of a placeholder until the first poll, POLL_S later. On an idle machine a free worker
+    reports within a tenth of a second (a few tenths on a loaded one), so this costs a few SQLite reads;
+    a job queued behind others, or slow to report, is followed by polling as usual."""
     jobs = job_store()
     deadline = time.monotonic() + FIRST_REPORT_WAIT_S
     while time.monotonic() < deadline:
@@ -36,6 +37,7 @@ def await_first_report(key: str) -> None:
         if job is None or not job.active or job.message or (job.status == "queued" and jobs.ahead_of(job)):
             return
         time.sleep(0.03)
+
 
 @st.fragment(run_every=POLL_S)
 def job_progress(analysis_name: str, key: str) -> None:
