@@ -13,19 +13,15 @@ values (which the browser then shows) before anything runs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import streamlit as st
 
-from analyses.core import (Analysis, Bool, CallableRef, Choice, Float, InputFile, Int, ModelId, ParameterError, Text,
-                           get)
-from analyses.core.params import upload_id
-from analyses.core.policy import CUSTOM_CODE_ENV
-from dashboard.backend import result_store
+from analyses.core import Analysis, InputFile, ParameterError, get
 from dashboard.components import links
 from dashboard.components.links import write_link
+from dashboard.components.parameter_widgets import typed_input, widget
 from dashboard.components.policy_gate import custom_code_allowed, runs_code, server_policy, validated
 
 # The server's policy and the URL written from what was computed are the form's too: pages take them from here.
@@ -124,73 +120,12 @@ def _open_link(analysis: Analysis, query: dict[str, str]) -> tuple[str, dict[str
     return preset, values
 
 
-# --- Widgets.
-
-def _log_options(p: Float, current: float) -> list[float]:
-    """A 1-2-5 series across the range, plus the current value."""
-    options = {current}
-    for exponent in range(math.floor(math.log10(p.min)), math.ceil(math.log10(p.max)) + 1):
-        for mantissa in (1, 2, 5):
-            value = float(f"{mantissa}e{exponent}")
-            if p.min <= value <= p.max:
-                options.add(value)
-    return sorted(options)
-
-
-def typed_input(p) -> bool:
-    """Seeds and numbers with more than 200 steps get a box to type in; a slider cannot hit a value there."""
-    if p.name == "seed" or p.name.endswith("_seed"):
-        return True
-    span = p.max - p.min
-    step = p.step or (1 if isinstance(p, Int) else span / 100)  # a float slider without a step has ~100
-    return not math.isfinite(span) or span / (step or 1) > 200
-
-
-def _widget(analysis: Analysis, p) -> Any:
-    key = _key(analysis, p.name)
-    common = dict(label=p.title, key=key, help=p.help or None)
-    if p.runs_code and not custom_code_allowed():  # shown, but off: the server's owner decides
-        common.update(disabled=True, help=f"{p.help} Off on this server: its owner can start it with "
-                                          f"{CUSTOM_CODE_ENV}=1.".strip())
-    if isinstance(p, Choice):
-        return st.selectbox(options=p.choices, **common)
-    if isinstance(p, Bool):
-        return st.checkbox(**common)
-    if isinstance(p, Float) and p.log:
-        return st.select_slider(options=_log_options(p, st.session_state[key]), format_func=lambda v: f"{v:g}",
-                                   **common)
-    if isinstance(p, Int) and typed_input(p):
-        return st.number_input(min_value=int(p.min), max_value=int(p.max), step=int(p.step or 1), **common)
-    if isinstance(p, Int):
-        return st.slider(min_value=int(p.min), max_value=int(p.max), step=int(p.step or 1), **common)
-    if isinstance(p, Float) and typed_input(p):
-        return st.number_input(min_value=float(p.min), max_value=float(p.max), step=p.step, format="%g",
-                                  **common)
-    if isinstance(p, Float):
-        return st.slider(min_value=float(p.min), max_value=float(p.max), step=p.step, **common)
-    if isinstance(p, InputFile):
-        upload = st.file_uploader(p.title, type=[s.lstrip(".") for s in p.suffixes] or None,
-                                  key=f"{key}.upload", help=p.help or None)
-        path = st.text_input("...or a path on the server", key=key)
-        if upload is not None:  # by content id: the link and the form never show the server's uploads folder
-            stored = result_store().save_upload(upload.name, upload.getvalue())
-            return upload_id(stored) or str(stored)
-        return path
-    if isinstance(p, ModelId):
-        return st.text_input(**common)
-    if isinstance(p, Text):
-        return st.text_input(max_chars=p.max_length, **common)
-    if isinstance(p, CallableRef):
-        return st.text_input(**common)
-    raise TypeError(f"no widget for {type(p).__name__}")
-
-
 def _draw(analysis: Analysis, p) -> None:
     """One parameter's widget, initialised from the form (its widget state is dropped while hidden)."""
     key = _key(analysis, p.name)
     if key not in st.session_state:
         st.session_state[key] = _form(analysis)[p.name]
-    _form(analysis)[p.name] = _widget(analysis, p)
+    _form(analysis)[p.name] = widget(p, key)
 
 
 def _current(analysis: Analysis) -> dict[str, Any]:
