@@ -33,15 +33,21 @@ def _run_button(page):
     return page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True)
 
 
-def test_a_run_goes_on_after_its_tab_closes_and_lands_in_the_cache(jobs_server, browser, tmp_path):
-    url, cache = jobs_server
-    link = f"{url}/staged?preset=default&epochs=16&pause=8"  # 0.5 s an epoch
-    first = browser.new_context(viewport={"width": 1300, "height": 900})
-    page = first.new_page()
+def _run_in_new_context(browser, link: str):
+    """A browser context of its own (as another user's would be) opening an uncached link and pressing Run."""
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    page = context.new_page()
     page.set_default_timeout(90_000)
     page.goto(link)
     page.get_by_text("not been computed on this server yet").wait_for()
     _run_button(page).click()
+    return context, page
+
+
+def test_a_run_goes_on_after_its_tab_closes_and_lands_in_the_cache(jobs_server, browser, tmp_path):
+    url, cache = jobs_server
+    link = f"{url}/staged?preset=default&epochs=16&pause=8"  # 0.5 s an epoch
+    first, page = _run_in_new_context(browser, link)
     page.get_by_test_id("stProgress").filter(has_text="epoch").wait_for()  # the worker's progress, read from the job table
     first.close()  # the tab is gone; the job is not
 
@@ -94,12 +100,7 @@ def test_a_concept_space_run_finishes_after_its_tab_closes_is_listed_on_jobs_and
         jobs_server, browser, tmp_path):
     url, cache = jobs_server
     link = f"{url}/concept_space?preset=smoke&" + "&".join(f"{k}={v}" for k, v in CONCEPT_SPACE.items())
-    first = browser.new_context(viewport={"width": 1300, "height": 900})
-    page = first.new_page()
-    page.set_default_timeout(90_000)
-    page.goto(link)
-    page.get_by_text("not been computed on this server yet").wait_for()
-    _run_button(page).click()
+    first, page = _run_in_new_context(browser, link)
     page.get_by_test_id("stProgress").filter(has_text="of training").wait_for()  # the worker is training
     [job] = [j for j in JobStore(cache).list() if j.analysis == "concept_space"]
     first.close()  # the tab is gone while the job trains
