@@ -151,6 +151,20 @@ def start_server(workdir: Path, env: dict | None = None, host: str | None = None
     return url, proc, log
 
 
+SERVER_LOGS: dict[str, Path] = {}  # a started server's log by its URL: a failing browser test shows its tail
+
+
+def server_story(url: str, page) -> str:
+    """What a failing browser test should say: the page's URL and main text, and the end of the server's log."""
+    try:
+        main = page.get_by_test_id("stMain").inner_text(timeout=10_000)
+    except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure it explains
+        main = f"(could not read the page: {exc})"
+    log = SERVER_LOGS.get(url)
+    tail = log.read_text(errors="replace")[-4000:] if log is not None and log.exists() else "(no server log)"
+    return f"the page at {page.url} shows:\n{main[:3000]}\n--- the server's log ends with:\n{tail}"
+
+
 def stop_server(proc) -> None:
     proc.terminate()
     proc.wait(timeout=20)
@@ -164,7 +178,8 @@ def served_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, served_data):
-    url, proc, _ = start_server(tmp_path_factory.mktemp("server"), env={"LABSCOPE_DATA_ROOTS": str(served_data)})
+    url, proc, log = start_server(tmp_path_factory.mktemp("server"), env={"LABSCOPE_DATA_ROOTS": str(served_data)})
+    SERVER_LOGS[url] = log
     yield url
     stop_server(proc)
 

@@ -5,9 +5,18 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from analyses.prompt_steering import tiny
-from conftest import SCREENSHOTS
+from conftest import SCREENSHOTS, server_story
 
 pytestmark = pytest.mark.browser
+
+
+def _wait(locator, what: str, server: str, page) -> None:
+    """Wait for the locator; on a timeout, say what the page and the server showed instead."""
+    try:
+        locator.wait_for()
+    except PlaywrightTimeout:
+        page.screenshot(path=str(SCREENSHOTS / "prompt_steering_failed.png"), full_page=True)
+        raise AssertionError(f"no {what} after Run; {server_story(server, page)}") from None
 
 
 def test_tiny_model_run_inspector_and_an_added_format(server, browser, served_data):
@@ -17,7 +26,7 @@ def test_tiny_model_run_inspector_and_an_added_format(server, browser, served_da
     page.set_default_timeout(300_000)  # a job in the server's pool; slow while the suite's other worker computes
     page.goto(f"{server}/prompt_steering?preset=smoke&n_items=3&n_permutations=50&model={model}")
     page.get_by_test_id("stSidebar").get_by_role("button", name="Run", exact=True).click()  # a link fills the form
-    page.get_by_text("Computed in").wait_for()
+    _wait(page.get_by_text("Computed in"), "the first run's result", server, page)
     page.locator(".js-plotly-plot").nth(6).wait_for()
     # 7 figures: with 3 countries there is no extrapolability chart (too few to correlate or cluster)
     assert page.locator(".js-plotly-plot").count() == 7
@@ -31,12 +40,6 @@ def test_tiny_model_run_inspector_and_an_added_format(server, browser, served_da
     sidebar.get_by_role("button", name="Run", exact=True).click()
     # 3 items x 8 formats x 5 personas; the 60 identifier prompts come from the cache
     tile = page.get_by_test_id("stMetric").filter(has_text="prompts").filter(has_text="120")
-    try:
-        tile.wait_for(timeout=240_000)  # a job in the server's pool; slow while the suite's other worker computes
-    except PlaywrightTimeout:
-        # Seen once in a full run on a loaded machine: the job finished but the page had not redrawn. The
-        # address bar holds the job's parameters from the moment it is submitted: reloading it shows the result.
-        page.reload()
-        tile.wait_for(timeout=120_000)
+    _wait(tile, "the 120-prompt result", server, page)
     page.locator(".js-plotly-plot").nth(6).wait_for()
     assert page.get_by_text("Computed in").count() == 1

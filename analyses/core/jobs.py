@@ -254,10 +254,15 @@ def execute(cache_root: str | Path, job_id: str, owner: str) -> str:
             previews.write(f"{job.analysis}.preview", job_id, partial)
             jobs.preview_written(job_id)
 
+    started = time.monotonic()
+    log.info("job %s (%s) started in process %d", job_id[:12], job.analysis, os.getpid())
+    status = "failed"
     try:
-        return _run_job(jobs, job, cancel, on_progress, on_preview, cache_root)
+        status = _run_job(jobs, job, cancel, on_progress, on_preview, cache_root)
+        return status
     finally:
         previews.discard(f"{job.analysis}.preview", job_id)
+        log.info("job %s (%s) %s after %.1f s", job_id[:12], job.analysis, status, time.monotonic() - started)
 
 
 def _run_job(jobs: "JobStore", job: "Job", cancel: threading.Event, on_progress, on_preview, cache_root) -> str:
