@@ -3,10 +3,12 @@
 - from pressing Run to the first progress update the page shows (the worker's own message): < 1 s;
 - while two jobs run in the server's pool, another page opens (heading drawn) in < 1 s.
 
-The two jobs that run meanwhile are CPU-bound (loss-landscape runs of 200 epochs, one torch thread each, at
-the pool's lower CPU priority), so both cores are busy. "Another page opens" is timed twice: as a user
-moves in the app (a click in the sidebar's navigation) and as a fresh tab on a link, which also loads
-Streamlit's frontend (a few MB of JavaScript) and is bounded below by that, whatever labscope does.
+The two jobs that run meanwhile are CPU-bound (the loss landscape's default run, minutes long, one torch
+thread each, at the pool's lower CPU priority), so both cores are busy. "Another page opens" is timed as a
+user moves in the app (a click in the sidebar's navigation) and as a fresh tab on a link, which also loads
+Streamlit's frontend (a few MB of JavaScript) and is bounded below by that, whatever labscope does. Each is
+timed in three situations: no job running (the baseline), two jobs running with their tabs following them
+live (progress and preview figures redrawn in the browser), and the same jobs after those tabs closed.
 
 The job is the tests' staged toy analysis (a fit stage that sleeps `pause` seconds over its epochs, reporting
 each epoch), so what is timed is the job machinery, not an analysis' start-up. The pool is warmed by one
@@ -79,8 +81,9 @@ def navigate_seconds(page, link: str, heading: str) -> float:
 
 
 def start_busy_job(page, url: str, seed: int) -> None:
-    """A CPU-bound job (a loss-landscape run of 200 epochs) started from its page, until it reports progress."""
-    page.goto(f"{url}/loss_landscape?preset=smoke&epochs=200&seed={seed}")
+    """A CPU-bound job (the loss landscape's default run, minutes long) started from its page, until it reports
+    progress."""
+    page.goto(f"{url}/loss_landscape?preset=default&epochs=200&seed={seed}")
     run_button(page).wait_for()
     run_button(page).click()
     page.wait_for_function(FIRST_UPDATE, polling=100)
@@ -91,6 +94,29 @@ def open_seconds(page, url: str, heading: str) -> float:
     page.goto(url)
     page.get_by_role("heading", name=heading).wait_for()
     return time.perf_counter() - started
+
+
+def open_pages(browser, url: str, repeats: int) -> dict[str, list[float]]:
+    """Seconds to open each page, `repeats` times: as a fresh tab on a link, then by the sidebar's links."""
+    opening = {"jobs (sidebar click)": [], "home (sidebar click)": [],
+               "home (fresh tab)": [], "jobs (fresh tab)": [], "analysis page (fresh tab)": []}
+    for _ in range(repeats):
+        fresh = browser.new_page(viewport={"width": 1300, "height": 900})
+        fresh.set_default_timeout(60_000)
+        opening["home (fresh tab)"].append(open_seconds(fresh, url, "labscope"))
+        opening["jobs (fresh tab)"].append(open_seconds(fresh, f"{url}/jobs", "Jobs"))
+        opening["analysis page (fresh tab)"].append(open_seconds(fresh, f"{url}/staged?preset=default&seed=77", "Staged"))
+        opening["home (sidebar click)"].append(navigate_seconds(fresh, "Home", "labscope"))
+        opening["jobs (sidebar click)"].append(navigate_seconds(fresh, "Jobs", "Jobs"))
+        fresh.close()
+    return opening
+
+
+def jobs_running(cache_root: Path) -> int:
+    """The server's running jobs, read from its job table as `labscope jobs` does."""
+    from analyses.core.jobs import JobStore
+
+    return sum(job.status == "running" for job in JobStore(cache_root).list())
 
 
 def summary(name: str, values: list[float], target: float) -> str:
@@ -125,30 +151,25 @@ def main() -> int:
                 page.get_by_role("button", name="Cancel run").click()  # frees the worker for the next repeat
                 page.get_by_text("Run cancelled").wait_for()
 
+            openings = {"no job running": open_pages(browser, url, args.repeats)}
             busy = [browser.new_page() for _ in range(2)]
             for i, other in enumerate(busy):  # two CPU-bound jobs running, in two other sessions
                 other.set_default_timeout(120_000)
                 start_busy_job(other, url, seed=50 + i)
-            opening = {"jobs (sidebar click)": [], "home (sidebar click)": [],
-                       "home (fresh tab)": [], "jobs (fresh tab)": [], "analysis page (fresh tab)": []}
-            for _ in range(args.repeats):
-                fresh = browser.new_page(viewport={"width": 1300, "height": 900})
-                fresh.set_default_timeout(60_000)
-                opening["home (fresh tab)"].append(open_seconds(fresh, url, "labscope"))
-                opening["jobs (fresh tab)"].append(open_seconds(fresh, f"{url}/jobs", "Jobs"))
-                opening["analysis page (fresh tab)"].append(
-                    open_seconds(fresh, f"{url}/staged?preset=default&seed=77", "Staged"))
-                opening["home (sidebar click)"].append(navigate_seconds(fresh, "Home", "labscope"))
-                opening["jobs (sidebar click)"].append(navigate_seconds(fresh, "Jobs", "Jobs"))
-                fresh.close()
-            still_running = sum("Computed in" not in other.inner_text("body") for other in busy)
+            openings["two jobs running, followed live in two tabs"] = open_pages(browser, url, args.repeats)
+            for other in busy:  # their researchers closed the tabs: the jobs go on in the pool
+                other.close()
+            openings["two jobs running, their tabs closed"] = open_pages(browser, url, args.repeats)
+            still_running = jobs_running(Path(tmp) / "cache")
         finally:
             browser.close()
             proc.terminate()
             proc.wait(timeout=30)
     print(summary("Run -> first progress update", first_progress, 1.0))
-    for name, values in opening.items():
-        print(summary(f"open {name} while two jobs run", values, 1.0))
+    for situation, opening in openings.items():
+        print(f"{situation}:")
+        for name, values in opening.items():
+            print("  " + summary(f"open {name}", values, 1.0))
     print(f"CPU-bound jobs still running when the last page opened: {still_running} of 2")
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")

@@ -5,9 +5,19 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from analyses.prompt_steering import tiny
-from conftest import SCREENSHOTS, server_story
+from conftest import SCREENSHOTS, SERVER_LOGS, server_story, start_server, stop_server
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def steering_server(tmp_path_factory):
+    """A server of its own: its pool holds no other test's jobs, and its log holds only this test's story."""
+    data = tmp_path_factory.mktemp("steering-data")
+    url, proc, log = start_server(tmp_path_factory.mktemp("steering-server"), env={"LABSCOPE_DATA_ROOTS": str(data)})
+    SERVER_LOGS[url] = log
+    yield url, data
+    stop_server(proc)
 
 
 def _wait(locator, what: str, server: str, page) -> None:
@@ -19,7 +29,8 @@ def _wait(locator, what: str, server: str, page) -> None:
         raise AssertionError(f"no {what} after Run; {server_story(server, page)}") from None
 
 
-def test_tiny_model_run_inspector_and_an_added_format(server, browser, served_data):
+def test_tiny_model_run_inspector_and_an_added_format(steering_server, browser):
+    server, served_data = steering_server
     model = tiny.build(served_data / "tiny", "llama", chat=True)  # a server path the dashboard may read
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
