@@ -128,6 +128,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--settle", type=float, default=20.0)
+    parser.add_argument("--situations", default="idle,live,closed",
+                        help="which of idle, live and closed to time (comma-separated)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from playwright.sync_api import sync_playwright
@@ -151,26 +153,33 @@ def main() -> int:
                 page.get_by_role("button", name="Cancel run").click()  # frees the worker for the next repeat
                 page.get_by_text("Run cancelled").wait_for()
 
-            openings = {"no job running": open_pages(browser, url, args.repeats)}
+            openings, running = {}, {}
+            if "idle" in args.situations:
+                openings["no job running"] = open_pages(browser, url, args.repeats)
             busy = [browser.new_page() for _ in range(2)]
             for i, other in enumerate(busy):  # two CPU-bound jobs running, in two other sessions
                 other.set_default_timeout(120_000)
                 start_busy_job(other, url, seed=50 + i)
-            openings["two jobs running, followed live in two tabs"] = open_pages(browser, url, args.repeats)
+            if "live" in args.situations:
+                situation = "two jobs running, followed live in two tabs"
+                openings[situation] = open_pages(browser, url, args.repeats)
+                running[situation] = jobs_running(Path(tmp) / "cache")
             for other in busy:  # their researchers closed the tabs: the jobs go on in the pool
                 other.close()
-            openings["two jobs running, their tabs closed"] = open_pages(browser, url, args.repeats)
-            still_running = jobs_running(Path(tmp) / "cache")
+            if "closed" in args.situations:
+                situation = "two jobs running, their tabs closed"
+                openings[situation] = open_pages(browser, url, args.repeats)
+                running[situation] = jobs_running(Path(tmp) / "cache")
         finally:
             browser.close()
             proc.terminate()
             proc.wait(timeout=30)
     print(summary("Run -> first progress update", first_progress, 1.0))
     for situation, opening in openings.items():
-        print(f"{situation}:")
+        print(f"{situation}:" + (f" ({running[situation]} of 2 jobs still running at its end)"
+                                 if situation in running else ""))
         for name, values in opening.items():
             print("  " + summary(f"open {name}", values, 1.0))
-    print(f"CPU-bound jobs still running when the last page opened: {still_running} of 2")
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
     return 0
