@@ -20,7 +20,8 @@ def time_left(elapsed: float, fraction: float) -> str:
     return f"about {seconds:.0f} s left" if seconds < 90 else f"about {seconds / 60:.0f} min left"
 
 
-POLL_S = 0.5  # how often a page following a job reads its progress (one SQLite read)
+POLL_S = 1.0  # how often a page following a job reads its progress (one SQLite read; twice a second cost
+# two following tabs 60% of a core in the browser and the server, and slowed other pages down)
 PREVIEW_POLL_S = 1.5  # how often it redraws the live preview (a round of figure JSON to the browser)
 FIRST_REPORT_WAIT_S = 0.8  # how long Run waits for a just-submitted job's first progress report
 
@@ -41,7 +42,7 @@ def await_first_report(key: str) -> None:
 
 @st.fragment(run_every=POLL_S)
 def job_progress(analysis_name: str, key: str) -> None:
-    """Progress, time left and Cancel, read from the job table twice a second; the page reruns when it ends."""
+    """Progress, time left and Cancel, read from the job table once a second; the page reruns when it ends."""
     jobs = job_store()
     job = jobs.get(key)
     if job is None or not job.active:
