@@ -235,6 +235,9 @@ def test_serve_passes_its_security_settings_as_flags():
     assert flags["--client.showErrorDetails"] == "none" and flags["--server.enableXsrfProtection"] == "true"
     assert flags["--server.enableCORS"] == "true"
     assert "none" in {v.value for v in config.ShowErrorDetailsConfigOptions}  # a value this Streamlit knows
+    # the development aids that cost a served dashboard seconds are off (options this Streamlit knows)
+    assert flags["--runner.postScriptGC"] == "false" and flags["--server.fileWatcherType"] == "none"
+    assert {"runner.postScriptGC", "server.fileWatcherType"} <= set(config.get_config_options())
 
 
 def test_cli_exits_1_with_the_message_for_bad_input_and_logs_internal_errors(monkeypatch, capsys, tmp_path):

@@ -164,12 +164,15 @@ def serve_command(app: Path, port: int, host: str) -> list[str]:
     """The Streamlit command line: security settings travel as flags (a config file is read only
     from the folder Streamlit starts in). No tracebacks in the browser; XSRF and CORS checks on.
 
-    No full garbage collection after every script run (`runner.postScriptGC`): with torch, pandas and
-    plotly loaded it costs about 0.1 s of the server's CPU, and a page following a job reruns its progress
-    fragment twice a second; two such pages kept 70% of a core busy and made other pages take seconds."""
+    Two of Streamlit's development aids cost a served dashboard most of its time, with torch, pandas and
+    plotly loaded: a full garbage collection after every script run (`runner.postScriptGC`, about 0.1 s;
+    two pages following jobs kept 70% of a core busy with it), and the source watcher, which after a new
+    session's first run resolves the file of every loaded module (thousands) to watch for edits
+    (`server.fileWatcherType`). Both are off; cached results follow code edits through code versions."""
     return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
             "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none", "--runner.postScriptGC", "false",
+            "--server.fileWatcherType", "none",
             "--server.enableXsrfProtection", "true", "--server.enableCORS", "true", "--server.maxUploadSize", "200"]
 
 
