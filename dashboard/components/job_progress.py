@@ -20,8 +20,8 @@ def time_left(elapsed: float, fraction: float) -> str:
     return f"about {seconds:.0f} s left" if seconds < 90 else f"about {seconds / 60:.0f} min left"
 
 
-POLL_S = 1.0  # how often a page following a job reads its progress (one SQLite read; twice a second cost
-# two following tabs 60% of a core in the browser and the server, and slowed other pages down)
+POLL_S = 1.0  # how often a page following a job reads its progress (one SQLite read; at twice a second, the
+# browsers of two following tabs took 60% of a core and other pages on the same machine opened slower)
 PREVIEW_POLL_S = 1.5  # how often it redraws the live preview (a round of figure JSON to the browser)
 FIRST_REPORT_WAIT_S = 0.8  # how long Run waits for a just-submitted job's first progress report
 
