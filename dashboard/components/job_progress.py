@@ -27,10 +27,11 @@ FIRST_REPORT_WAIT_S = 0.8  # how long Run waits for a just-submitted job's first
 
 
 def await_first_report(key: str) -> None:
-    """Right after Run: wait a moment for the worker's first progress report, so that the page's first draw
-    shows it instead of a placeholder until the first poll, POLL_S later. On an idle machine a free worker
-    reports within a tenth of a second (a few tenths on a loaded one), so this costs a few SQLite reads;
-    a job queued behind others, or slow to report, is followed by polling as usual."""
+    """Right after Run: wait a moment for the worker's first progress report.
+
+    The page's first draw then shows the worker's message, not a placeholder until the first poll. A free
+    worker reports within a tenth of a second on an idle machine and a few tenths on a loaded one, so this
+    costs a few SQLite reads. A job queued behind others, or slow to report, is followed by polling."""
     jobs = job_store()
     deadline = time.monotonic() + FIRST_REPORT_WAIT_S
     while time.monotonic() < deadline:
