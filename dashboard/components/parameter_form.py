@@ -5,10 +5,8 @@ hold is hidden and keeps its value. The form is a fragment: editing it redraws o
 computes until **Run**. Display options live below it, outside the Run panel: they redraw the shown result
 at once. A link's parameters fill the form; the URL is written from what was computed (`write_link`).
 
-What you see is what runs. A preset or a link writes the form on the server while the browser may still
-show the old values; a Run pressed in that moment would send them. So every write bumps a form version, the
-form carries it back in a hidden field, and a submission from an older version is replaced by the server's
-values (which the browser then shows) before anything runs.
+What you see is what runs: every write bumps the form's version, and a submission from an older version
+gets the server's values before anything runs (`form_version`).
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from typing import Any, Mapping
 import streamlit as st
 
 from analyses.core import Analysis, InputFile, ParameterError, get
-from dashboard.components import links
+from dashboard.components import form_version, links
 from dashboard.components.links import write_link
 from dashboard.components.parameter_widgets import typed_input, widget
 from dashboard.components.policy_gate import custom_code_allowed, runs_code, server_policy, validated
@@ -62,8 +60,7 @@ def _push(analysis: Analysis, values: Mapping[str, Any]) -> None:
     st.session_state[_state_key(analysis, "form")] = form
     for name, value in form.items():
         st.session_state[_key(analysis, name)] = value
-    version = _state_key(analysis, "version")
-    st.session_state[version] = st.session_state.get(version, 0) + 1
+    form_version.bump(analysis.name)
 
 
 def set_values(analysis_name: str, values: Mapping[str, Any]) -> None:
@@ -82,24 +79,6 @@ def _apply_preset(analysis_name: str) -> None:
     preset = st.session_state[_key(analysis, "_preset")]
     display = {p.name: _form(analysis)[p.name] for p in analysis.spec if p.display}  # a view choice: kept
     _push(analysis, {**analysis.params(preset), **display})
-
-
-def _reconcile(analysis: Analysis) -> None:
-    """A browser that sent values from an older version of the form gets the server's values back."""
-    seen = st.session_state.get(_state_key(analysis, "seen_version"))
-    current = str(st.session_state.get(_state_key(analysis, "version"), 0))
-    if seen is not None and seen != current:
-        for name, value in _form(analysis).items():
-            st.session_state[_key(analysis, name)] = value
-
-
-def _version_marker(analysis: Analysis) -> None:
-    """The hidden field that carries the form's version back with every submission."""
-    key = _state_key(analysis, "seen_version")
-    st.session_state[key] = str(st.session_state.get(_state_key(analysis, "version"), 0))
-    with st.container(key=f"labscope-version-{analysis.name}"):
-        st.html(f"<style>.st-key-labscope-version-{analysis.name} {{display: none}}</style>")
-        st.text_input("form version", key=key, label_visibility="collapsed")
 
 
 # --- Links: a link opened fills the form.
@@ -137,7 +116,9 @@ def _current(analysis: Analysis) -> dict[str, Any]:
 def _panel(analysis_name: str) -> None:
     """Preset, Run and the parameters by section. A fragment: editing reruns the sidebar only."""
     analysis = get(analysis_name)
-    _reconcile(analysis)
+    if form_version.stale(analysis.name):  # the browser sent values from before a preset or link wrote the form
+        for name, value in _form(analysis).items():
+            st.session_state[_key(analysis, name)] = value
     st.selectbox("Preset", list(analysis.presets), key=_key(analysis, "_preset"), on_change=_apply_preset,
                  args=(analysis.name,),
                  help="Load a named set of parameters into the form: 'smoke' is the smallest set-up, for a first "
@@ -151,7 +132,7 @@ def _panel(analysis_name: str) -> None:
             with st.expander(section, expanded=section not in analysis.spec.collapsed):
                 for p in shown:
                     _draw(analysis, p)
-    _version_marker(analysis)
+    form_version.marker(analysis.name)
 
     try:
         values = analysis.spec.validate(_form(analysis))

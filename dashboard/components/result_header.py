@@ -1,5 +1,5 @@
 """What a page shows above a result: where it came from (computed or cached, and how its parameters differ
-from the preset) and its headline numbers as tiles."""
+from the preset) and its headline numbers as tiles; or, instead of a result, why there is none."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any, Mapping
 
 import streamlit as st
 
-from analyses.core import Analysis, InputFile, ModelId, Outcome
+from analyses.core import Analysis, InputError, InputFile, ModelId, Outcome, ParameterError
+from analyses.core import errorlog
 
 
 def _value_text(p, value: Any) -> str:
@@ -65,3 +66,14 @@ def metrics(outcome: Outcome, shown: Mapping[str, str | tuple[str, str]], format
             undefined = value is None or (isinstance(value, float) and value != value)
             column.metric(label, missing if undefined else how(value) if callable(how) else format(value, how),
                           help=help_text)
+
+
+def show_error(analysis: Analysis, exc: Exception) -> None:
+    """Bad input or parameters: their message (it names the file, row or value). Anything else is a bug:
+    logged in full on the server, and the browser gets a reference, never a traceback or a path."""
+    if isinstance(exc, (InputError, ParameterError)):
+        st.error(f"**{analysis.title} could not run.** {exc}")
+        return
+    reference, _ = errorlog.record(exc, f"page {analysis.name}")
+    st.error(f"**{analysis.title} could not run: internal error** (reference `{reference}`). The details are in "
+             "the server's log; nothing cached was changed.")

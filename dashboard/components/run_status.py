@@ -1,39 +1,19 @@
-"""Run an analysis from the page as a job: submit, follow (progress, time left, live preview, Cancel), errors."""
+"""Run an analysis from the page as a job: submit, follow (progress, time left, live preview, Cancel), errors.
+What is cached is drawn by `cached_view`."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any, Mapping
 
 import streamlit as st
 
-from analyses.core import Analysis, CorruptEntry, InputError, Outcome, ParameterError
-from analyses.core import errorlog
+from analyses.core import Analysis, Outcome
 from analyses.core.runner import result_key
 from dashboard.backend import job_executor, job_store, result_store
-from dashboard.components import job_progress, sweep_panel
+from dashboard.components import cached_view, job_progress, sweep_panel
 from dashboard.components.parameter_form import FormState, runs_code, write_link
-from dashboard.components.result_header import badge, metrics  # noqa: F401 - pages call run_status.metrics
-from dashboard.components.stage_table import show_stages
-
-
-def show_error(analysis: Analysis, exc: Exception) -> None:
-    """Bad input or parameters: their message (it names the file, row or value). Anything else is a bug:
-    logged in full on the server, and the browser gets a reference, never a traceback or a path."""
-    if isinstance(exc, (InputError, ParameterError)):
-        st.error(f"**{analysis.title} could not run.** {exc}")
-        return
-    reference, _ = errorlog.record(exc, f"page {analysis.name}")
-    st.error(f"**{analysis.title} could not run: internal error** (reference `{reference}`). The details are in "
-             "the server's log; nothing cached was changed.")
-
-
-STOPPED = ("failed", "cancelled", "interrupted")
-
-
-def _view_key(analysis: Analysis) -> str:
-    return f"_view.{analysis.name}"
+from dashboard.components.result_header import metrics, show_error  # noqa: F401 - pages call run_status.metrics
 
 
 def _job_key(analysis: Analysis) -> str:
@@ -42,37 +22,6 @@ def _job_key(analysis: Analysis) -> str:
 
 def _early_key(analysis: Analysis) -> str:
     return f"_job_early.{analysis.name}"
-
-
-def _result_key(analysis: Analysis, params: Mapping[str, Any]) -> str | None:
-    try:
-        return result_key(analysis, params)
-    except (OSError, ValueError):  # an input file gone: nothing can be cached under it
-        return None
-
-
-def _from_cache(analysis: Analysis, params: dict[str, Any], key: str) -> Outcome | None:
-    """The cached outcome, or None; never computes (anything to compute is a job)."""
-    started = time.perf_counter()
-    store = result_store()
-    try:
-        result = store.read(analysis.name, key)
-    except CorruptEntry as exc:
-        store.discard(analysis.name, key)
-        st.warning(f"A corrupt cache entry was found and discarded ({exc}); press **Run** to compute it again.")
-        return None
-    if result is None:
-        return None
-    return Outcome(analysis, params, key, replace(result, provenance=dict(result.provenance)), True,
-                   time.perf_counter() - started)
-
-
-def _show(analysis: Analysis, outcome: Outcome, preset: str) -> Outcome:
-    st.session_state[_view_key(analysis)] = {"params": outcome.params, "preset": preset}
-    write_link(analysis, preset, outcome.params)  # the link records what was computed, not what was asked
-    badge(outcome, preset)
-    show_stages(outcome)
-    return outcome
 
 
 def compute(analysis: Analysis, form: FormState) -> Outcome | None:
@@ -98,15 +47,15 @@ def compute(analysis: Analysis, form: FormState) -> Outcome | None:
         pending = st.session_state.get(_job_key(analysis))
         if pending is not None:
             return _follow(analysis, pending, form.display)
-        view = st.session_state.get(_view_key(analysis))
+        view = st.session_state.get(cached_view.view_key(analysis))
         if view is None:
             st.info("Choose parameters in the sidebar and press **Run**.")
             return None
         params, preset = analysis.spec.validate({**view["params"], **form.display}), view["preset"]
-    key = None if code and form.trigger is not None else _result_key(analysis, params)  # hashing a module may import it
-    outcome = _from_cache(analysis, params, key) if key else None
+    key = None if code and form.trigger is not None else cached_view.key_or_none(analysis, params)  # hashing a module may import it
+    outcome = cached_view.from_cache(analysis, params, key) if key else None
     if outcome is not None:
-        return _show(analysis, outcome, preset)
+        return cached_view.show(analysis, outcome, preset)
     job = job_store().get(key) if key else None
     if job is not None and job.active:  # reopened while its job runs: follow it again
         st.session_state[_job_key(analysis)] = {"key": key, "params": params, "preset": preset, "how": "reattached"}
@@ -155,9 +104,9 @@ def _submit(analysis: Analysis, params: dict[str, Any], preset: str) -> Outcome 
     if early is not None and early["key"] == key:  # submitted by the form's Run already: follow it (it may be
         pending = {**early, "params": params, "preset": preset}  # done and cached by now, computed for this Run)
     else:
-        outcome = _from_cache(analysis, params, key)
+        outcome = cached_view.from_cache(analysis, params, key)
         if outcome is not None:
-            return _show(analysis, outcome, preset)
+            return cached_view.show(analysis, outcome, preset)
         _, joined = job_store().submit(key, analysis.name, params, preset=preset,
                                        device=st.session_state.get("device", "auto"))
         pending = {"key": key, "params": params, "preset": preset, "how": "joined" if joined else "submitted"}
@@ -180,12 +129,12 @@ def _follow(analysis: Analysis, pending: Mapping[str, Any], display: Mapping[str
         st.info("Choose parameters in the sidebar and press **Run**.")
         return None
     if job.status == "done":
-        outcome = _from_cache(analysis, params, key)
+        outcome = cached_view.from_cache(analysis, params, key)
         if outcome is None:
             st.warning("This run finished, but its result cannot be read from the cache (evicted to stay under "
                        "the cap, or discarded as corrupt). Press **Run** to compute it again.")
             return None
-        return _show(analysis, replace(outcome, cache_hit=False), pending["preset"])  # computed for this request
+        return cached_view.show(analysis, replace(outcome, cache_hit=False), pending["preset"])  # computed for this request
     if job.status == "cancelled":
         st.warning("Run cancelled; its result was not cached (finished stages were). Press Run to go on.")
         return None
