@@ -83,7 +83,8 @@ class TransformerPlane:
         self.pooled = empty(self.n, self.width)
 
     def _heads_interleaved(self, weights: dict) -> dict:
-        """The q/k/v projections' output rows reordered from (q/k/v, head, feature) to (head, q/k/v, feature)."""
+        """The q/k/v projections' weight rows and biases reordered from (q/k/v, head, feature) to (head, q/k/v,
+        feature), so each head's q, k and v sit side by side in a row of the projection's output."""
         weights = dict(weights)
         for i, heads in enumerate(self.heads):
             for name in (f"blocks.{i}.qkv.weight", f"blocks.{i}.qkv.bias"):
