@@ -20,8 +20,9 @@ def time_left(elapsed: float, fraction: float) -> str:
     return f"about {seconds:.0f} s left" if seconds < 90 else f"about {seconds / 60:.0f} min left"
 
 
-POLL_S = 1.0  # how often a page following a job reads its progress (one SQLite read; at twice a second, the
-# browsers of two following tabs took 60% of a core and other pages on the same machine opened slower)
+# How often a page following a job reads its progress (one SQLite read).
+# At twice a second, the browsers of two following tabs took 60% of a core and other pages opened slower.
+POLL_S = 1.0
 PREVIEW_POLL_S = 1.5  # how often it redraws the live preview (a round of figure JSON to the browser)
 FIRST_REPORT_WAIT_S = 0.8  # how long Run waits for a just-submitted job's first progress report
 
@@ -29,9 +30,9 @@ FIRST_REPORT_WAIT_S = 0.8  # how long Run waits for a just-submitted job's first
 def await_first_report(key: str) -> None:
     """Right after Run: wait a moment for the worker's first progress report.
 
-    The page's first draw then shows the worker's message, not a placeholder until the first poll. A free
-    worker reports within a tenth of a second on an idle machine and a few tenths on a loaded one, so this
-    costs a few SQLite reads. A job queued behind others, or slow to report, is followed by polling."""
+    The page's first draw then shows the worker's message, not a placeholder until the first poll.
+    A free worker reports within a tenth of a second idle and a few tenths on a loaded machine.
+    So this costs a few SQLite reads; a job queued behind others, or slow to report, is followed by polling."""
     jobs = job_store()
     deadline = time.monotonic() + FIRST_REPORT_WAIT_S
     while time.monotonic() < deadline:

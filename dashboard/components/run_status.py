@@ -52,7 +52,8 @@ def compute(analysis: Analysis, form: FormState) -> Outcome | None:
             st.info("Choose parameters in the sidebar and press **Run**.")
             return None
         params, preset = analysis.spec.validate({**view["params"], **form.display}), view["preset"]
-    key = None if code and form.trigger is not None else cached_view.key_or_none(analysis, params)  # hashing a module may import it
+    # A link or visit that names custom code is not hashed: hashing a module may import it.
+    key = None if code and form.trigger is not None else cached_view.key_or_none(analysis, params)
     outcome = cached_view.from_cache(analysis, params, key) if key else None
     if outcome is not None:
         return cached_view.show(analysis, outcome, preset)
