@@ -5,6 +5,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import SCREENSHOTS
 
@@ -33,12 +34,11 @@ def test_home_to_loss_landscape_smoke_run_and_export(server, browser):
 
     page.get_by_text("Export for a paper").click()
     # SVG only: rendering every figure in every format is test_cli's export test; this one is the browser's part
-    page.get_by_test_id("stMultiSelect").filter(has_text="Formats").locator("input").click()
-    for _ in range(3):
-        page.keyboard.press("Backspace")
-    page.keyboard.type("svg")
-    page.keyboard.press("Enter")
-    page.keyboard.press("Escape")
+    formats = page.get_by_test_id("stMultiSelect").filter(has_text="Formats")
+    for other in ("png", "pdf"):  # each chip's own Remove button (keyboard editing raced the panel's reruns)
+        formats.get_by_role("button", name=f"Remove {other}", exact=True).click()
+        expect(formats.get_by_role("button", name=f"Remove {other}", exact=True)).to_have_count(0)
+    expect(formats.get_by_role("button", name="Remove svg", exact=True)).to_have_count(1)
     page.get_by_role("button", name="Prepare bundle").click()  # renders 10 figures, 3D in software GL
     page.get_by_role("button", name="Download bundle (.zip)").wait_for(timeout=300_000)
     with page.expect_download() as download:
